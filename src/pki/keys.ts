@@ -1,0 +1,20 @@
+import { generateKeyPairSync } from "node:crypto";
+
+export interface KeyPairPem {
+  readonly privateKeyPem: string;
+  readonly publicKeyPem: string;
+}
+
+export const DEFAULT_RSA_BITS = 3072;
+export const MIN_RSA_BITS = 2048;
+
+/** An RSA key pair from node:crypto (never from node-forge's generator), PEM encoded. */
+export function generateRsaKeyPair(bits: number = DEFAULT_RSA_BITS): KeyPairPem {
+  const { privateKey, publicKey } = generateKeyPairSync("rsa", {
+    modulusLength: bits,
+    publicExponent: 0x10001,
+    privateKeyEncoding: { type: "pkcs8", format: "pem" },
+    publicKeyEncoding: { type: "spki", format: "pem" },
+  });
+  return { privateKeyPem: privateKey, publicKeyPem: publicKey };
+}
