@@ -44,7 +44,10 @@ export const ERROR_CODES = codes({
     status: 403,
     title: "The certificate subject does not name the expected authority",
   },
-  CERT_WEAK_KEY: { status: 403, title: "The certificate key is not an RSA key of 2048 bits or more" },
+  CERT_WEAK_KEY: {
+    status: 403,
+    title: "The certificate key is not an RSA key of 2048 bits or more",
+  },
   CERT_CHAIN_INVALID: { status: 403, title: "No valid certification path" },
   KEY_MISSING: { status: 500, title: "A private key file is missing or unreadable" },
   KEY_MISMATCH: { status: 500, title: "A private key does not match its certificate" },
@@ -119,7 +122,10 @@ export const ERROR_CODES = codes({
   },
   RECEIPT_REJECTED: { status: 422, title: "The receiver answered a rejected receipt" },
   BUNDLE_MALFORMED: { status: 400, title: "The evidence bundle is malformed" },
-  AUDIT_CHAIN_BROKEN: { status: 422, title: "The audit log hash chain or a checkpoint does not hold" },
+  AUDIT_CHAIN_BROKEN: {
+    status: 422,
+    title: "The audit log hash chain or a checkpoint does not hold",
+  },
 
   // --- peer API ---
   PEER_CLIENT_MISMATCH: {

@@ -16,7 +16,11 @@ export const authorityIdSchema = z.string().regex(AUTHORITY_ID_PATTERN, "authori
 export const attachmentManifestSchema = z.strictObject({
   /** Display name only: never used as a path. */
   name: z.string().min(1).max(255),
-  mediaType: z.string().min(3).max(127).regex(/^[\w.+-]+\/[\w.+-]+$/),
+  mediaType: z
+    .string()
+    .min(3)
+    .max(127)
+    .regex(/^[\w.+-]+\/[\w.+-]+$/),
   size: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
   sha256: z.string().regex(SHA256_HEX_PATTERN),
 });
@@ -34,7 +38,10 @@ export const messageSchema = z.strictObject({
   body: z.record(z.string(), z.unknown()),
   attachments: z.array(attachmentManifestSchema).max(100),
   /** base64url key of the attachment stream cipher; only ever inside the encryption. */
-  attachmentKey: z.string().regex(/^[A-Za-z0-9_-]{43}$/).optional(),
+  attachmentKey: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{43}$/)
+    .optional(),
 });
 
 export type Message = z.infer<typeof messageSchema>;

@@ -12,6 +12,9 @@ export function certificateThumbprintS256(cert: X509Certificate): string {
 
 /** Serial number as uppercase hex without leading zeros, the form the directory lists. */
 export function normalizeSerial(serial: string): string {
-  const s = serial.replace(/[:\s]/g, "").toUpperCase().replace(/^0+(?=.)/, "");
+  const s = serial
+    .replace(/[:\s]/g, "")
+    .toUpperCase()
+    .replace(/^0+(?=.)/, "");
   return s;
 }

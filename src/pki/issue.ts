@@ -5,7 +5,13 @@
 import { randomBytes, X509Certificate } from "node:crypto";
 import forge from "node-forge";
 import { PkiError } from "../errors.ts";
-import { EKU_CLIENT_AUTH, EKU_MLAX_DIRECTORY, EKU_SERVER_AUTH, type Role, ROLE_PROFILES } from "./roles.ts";
+import {
+  EKU_CLIENT_AUTH,
+  EKU_MLAX_DIRECTORY,
+  EKU_SERVER_AUTH,
+  ROLE_PROFILES,
+  type Role,
+} from "./roles.ts";
 
 export interface SubjectName {
   /** CN: the authority id for authority certificates. */
@@ -103,7 +109,12 @@ function build(
 
 /** A self-signed network CA certificate (basicConstraints cA, pathLen 0: it issues leaves only). */
 export function createNetworkCa(options: CreateCaOptions): IssuedCertificate {
-  const { cert, serial } = build(options.subject, options.keyPair.publicKeyPem, options.now, options.days);
+  const { cert, serial } = build(
+    options.subject,
+    options.keyPair.publicKeyPem,
+    options.now,
+    options.days,
+  );
   cert.setIssuer(subjectAttributes(options.subject));
   cert.setExtensions([
     { name: "basicConstraints", cA: true, pathLenConstraint: 0, critical: true },
@@ -127,7 +138,10 @@ export function issueCertificate(options: IssueOptions): IssuedCertificate {
     { name: "basicConstraints", cA: false, critical: true },
     keyUsageExtension(options.role),
     { name: "subjectKeyIdentifier" },
-    { name: "authorityKeyIdentifier", keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
+    {
+      name: "authorityKeyIdentifier",
+      keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes(),
+    },
   ];
   const eku = extKeyUsageExtension(options.role);
   if (eku) extensions.push(eku);

@@ -34,7 +34,13 @@ export interface RoleProfile {
 export const ROLE_PROFILES: Readonly<Record<Role, RoleProfile>> = {
   sign: {
     keyUsage: ["digitalSignature", "nonRepudiation"],
-    forbiddenKeyUsage: ["keyEncipherment", "dataEncipherment", "keyAgreement", "keyCertSign", "cRLSign"],
+    forbiddenKeyUsage: [
+      "keyEncipherment",
+      "dataEncipherment",
+      "keyAgreement",
+      "keyCertSign",
+      "cRLSign",
+    ],
     extKeyUsage: [],
     isCa: false,
   },
@@ -52,7 +58,13 @@ export const ROLE_PROFILES: Readonly<Record<Role, RoleProfile>> = {
   },
   directory: {
     keyUsage: ["digitalSignature"],
-    forbiddenKeyUsage: ["keyEncipherment", "dataEncipherment", "keyAgreement", "keyCertSign", "cRLSign"],
+    forbiddenKeyUsage: [
+      "keyEncipherment",
+      "dataEncipherment",
+      "keyAgreement",
+      "keyCertSign",
+      "cRLSign",
+    ],
     extKeyUsage: [EKU_MLAX_DIRECTORY],
     isCa: false,
   },

@@ -24,7 +24,10 @@ export interface ValidateCertificateOptions {
 }
 
 /** Throws a PkiError with a specific code when the certificate is not fit; returns nothing. */
-export function validateCertificate(cert: X509Certificate, options: ValidateCertificateOptions): void {
+export function validateCertificate(
+  cert: X509Certificate,
+  options: ValidateCertificateOptions,
+): void {
   if (!cert.checkIssued(options.ca) || !cert.verify(options.ca.publicKey)) {
     throw new PkiError("CERT_UNTRUSTED", "certificate not issued by the network CA");
   }
