@@ -112,6 +112,10 @@ export const ERROR_CODES = codes({
     title: "An attachment does not match the signed manifest",
   },
   THREAD_INVALID: { status: 422, title: "The message is not allowed at this point of its thread" },
+  LANGUAGE_NOT_ACCEPTED: {
+    status: 422,
+    title: "The request is not in a language the recipient accepts (UNTOC 18(14))",
+  },
 
   // --- receipts and evidence ---
   RECEIPT_MALFORMED: { status: 400, title: "The receipt is not a valid mlax receipt" },
