@@ -15,13 +15,21 @@ import { verifyMessageJws } from "./verify-message.ts";
 
 export const EVIDENCE_FORMAT = "mlax-evidence/1";
 
-const PEM_PATTERN = /^-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\r?\n?$/;
+const PEM_PATTERN =
+  /^-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\r?\n?$/;
 
 export const evidenceBundleSchema = z.strictObject({
   format: z.literal(EVIDENCE_FORMAT),
   message: z.string().min(1).max(LIMITS.maxJwsChars),
   receipt: z.string().min(1).max(LIMITS.maxReceiptChars),
-  chain: z.array(z.string().max(16 * 1024).regex(PEM_PATTERN)).max(8),
+  chain: z
+    .array(
+      z
+        .string()
+        .max(16 * 1024)
+        .regex(PEM_PATTERN),
+    )
+    .max(8),
 });
 
 export type EvidenceBundle = z.infer<typeof evidenceBundleSchema>;
@@ -58,9 +66,13 @@ export function parseEvidenceBundle(value: unknown): EvidenceBundle {
     try {
       new X509Certificate(pem);
     } catch (cause) {
-      throw new EvidenceError("BUNDLE_MALFORMED", "the bundle chain holds an unparseable certificate", {
-        cause,
-      });
+      throw new EvidenceError(
+        "BUNDLE_MALFORMED",
+        "the bundle chain holds an unparseable certificate",
+        {
+          cause,
+        },
+      );
     }
   }
   return parsed.data;

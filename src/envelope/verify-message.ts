@@ -6,8 +6,8 @@
  */
 import { EnvelopeError, isMlaxError } from "../errors.ts";
 import { sha256Hex } from "./digest.ts";
-import { parseJwsHeader, verifyJws } from "./jws.ts";
 import { MESSAGE_TYP } from "./jwe-header.ts";
+import { parseJwsHeader, verifyJws } from "./jws.ts";
 import { LIMITS } from "./limits.ts";
 import { type Message, messageSchema } from "./message.ts";
 import type { PinnedCertificate, TrustView } from "./trust.ts";
@@ -24,7 +24,9 @@ export interface VerifiedMessage {
 /** Reads a time field of an unverified JWS payload, only to choose when to validate the signer. */
 export function peekPayloadTime(token: string, field: string): Date | undefined {
   try {
-    const payload = JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8"));
+    const payload = JSON.parse(
+      Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8"),
+    );
     const value = payload?.[field];
     if (typeof value !== "string") return undefined;
     const t = new Date(value);
@@ -50,10 +52,14 @@ export async function verifyMessageJws(
   });
   let message: Message;
   try {
-    message = messageSchema.parse(JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(verified.payload)));
+    message = messageSchema.parse(
+      JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(verified.payload)),
+    );
   } catch (cause) {
     if (isMlaxError(cause)) throw cause;
-    throw new EnvelopeError("MESSAGE_INVALID", "the signed payload is not a valid mlax message", { cause });
+    throw new EnvelopeError("MESSAGE_INVALID", "the signed payload is not a valid mlax message", {
+      cause,
+    });
   }
   if (message.from !== verified.signer.authorityId) {
     throw new EnvelopeError(
