@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from "node:crypto";
+import { generateKeyPair, generateKeyPairSync } from "node:crypto";
 
 export interface KeyPairPem {
   readonly privateKeyPem: string;
@@ -17,4 +17,26 @@ export function generateRsaKeyPair(bits: number = DEFAULT_RSA_BITS): KeyPairPem 
     publicKeyEncoding: { type: "spki", format: "pem" },
   });
   return { privateKeyPem: privateKey, publicKeyPem: publicKey };
+}
+
+/**
+ * The same as generateRsaKeyPair, on libuv's thread pool: several keys generate in parallel and the
+ * event loop stays free (3072-bit keys take a while).
+ */
+export function generateRsaKeyPairAsync(bits: number = DEFAULT_RSA_BITS): Promise<KeyPairPem> {
+  return new Promise((resolve, reject) => {
+    generateKeyPair(
+      "rsa",
+      {
+        modulusLength: bits,
+        publicExponent: 0x10001,
+        privateKeyEncoding: { type: "pkcs8", format: "pem" },
+        publicKeyEncoding: { type: "spki", format: "pem" },
+      },
+      (err, publicKey, privateKey) => {
+        if (err) reject(err);
+        else resolve({ privateKeyPem: privateKey, publicKeyPem: publicKey });
+      },
+    );
+  });
 }
