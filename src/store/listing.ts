@@ -10,6 +10,7 @@ import type { StoreContext } from "./store-context.ts";
 import { checkLimit } from "./store-context.ts";
 import { guard } from "./store-errors.ts";
 import type {
+  Direction,
   GetMessageOptions,
   ListMessagesQuery,
   MessageDetail,
@@ -17,6 +18,7 @@ import type {
   OutboxState,
   ReceiptStatus,
   StoredReceipt,
+  ThreadEntry,
 } from "./store-types.ts";
 
 export const MAX_PAGE = 200;
@@ -38,6 +40,15 @@ interface OutboxDetailRow {
   last_error: string | null;
   updated_at: string;
   delivered_at: string | null;
+}
+
+interface ThreadRow {
+  direction: Direction;
+  id: string;
+  type: string;
+  from_authority: string;
+  to_authority: string;
+  created_at: string;
 }
 
 interface ReceiptRow {
@@ -78,6 +89,31 @@ export function createListing(ctx: StoreContext) {
   const receiptStmt = db.prepare<[number], ReceiptRow>(
     "SELECT * FROM receipts WHERE message_seq = ?",
   );
+
+  const threadStmt = db.prepare<[string], ThreadRow>(
+    `SELECT m.direction, m.id, m.type, m.from_authority, m.to_authority, m.created_at
+       FROM messages m
+       LEFT JOIN receipts r ON r.message_seq = m.seq
+       LEFT JOIN outbox o ON o.message_seq = m.seq
+      WHERE m.thread_id = ?
+        AND ((m.direction = 'in' AND r.status = 'accepted')
+          OR (m.direction = 'out' AND o.state NOT IN ('rejected', 'failed')))
+      ORDER BY m.created_at, m.seq
+      LIMIT 10000`,
+  );
+
+  function threadMessages(threadId: string): ThreadEntry[] {
+    return guard("read the thread", () =>
+      threadStmt.all(threadId).map((r) => ({
+        direction: r.direction,
+        id: r.id,
+        type: r.type,
+        from: r.from_authority,
+        to: r.to_authority,
+        createdAt: r.created_at,
+      })),
+    );
+  }
 
   function listMessages(query: ListMessagesQuery): MessagePage {
     const limit = query.limit ?? DEFAULT_PAGE;
@@ -133,7 +169,7 @@ export function createListing(ctx: StoreContext) {
     );
   }
 
-  return { listMessages, getMessage };
+  return { listMessages, getMessage, threadMessages };
 }
 
 function toStoredReceipt(row: ReceiptRow): StoredReceipt {

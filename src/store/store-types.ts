@@ -186,6 +186,15 @@ export interface MessageDetail extends MessageSummary {
   readonly receipt?: StoredReceipt;
 }
 
+export interface ThreadEntry {
+  readonly direction: Direction;
+  readonly id: string;
+  readonly type: string;
+  readonly from: string;
+  readonly to: string;
+  readonly createdAt: string;
+}
+
 export interface GetMessageOptions {
   readonly box?: Box;
   /** Narrows inbound ids, which are unique per sender only. */
@@ -319,6 +328,12 @@ export interface Store {
    * over an inbound one with the same id, and the earliest inbound one over later ones.
    */
   getMessage(id: string, options?: GetMessageOptions): MessageDetail | undefined;
+
+  /**
+   * The messages of a thread that count for its state (inbound accepted, outbound not rejected or
+   * failed), oldest first — the input of the thread state machine.
+   */
+  threadMessages(threadId: string): ThreadEntry[];
 
   /** Stores a security event and its audit `security` row; returns the event id. */
   recordSecurityEvent(input: SecurityEventInput): number;

@@ -1,0 +1,222 @@
+/**
+ * The outbox worker (DESIGN.md "Delivery"): claims due messages (urgent first), sends each sealed
+ * envelope to the recipient's endpoint from the directory over mutual TLS, verifies the signed
+ * receipt (pinned signer = the recipient, messageSha256, from/to) and stores it raw. Transient
+ * failures are retried with capped exponential backoff and jitter until expiresAt; then the message
+ * is marked failed and said so loudly. A peer's definitive refusal fails it at once.
+ */
+import { verifyReceipt } from "../envelope/receipt.ts";
+import type { TrustView } from "../envelope/trust.ts";
+import { DeliveryError, isMlaxError, type MlaxError, toMlaxError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { ClaimedMessage, Store } from "../store/index.ts";
+import { type BackoffPolicy, DEFAULT_BACKOFF, retryDelayMs } from "./backoff.ts";
+import type { PeerClient, PeerResponse } from "./peer-client.ts";
+
+export interface OutboxWorkerOptions {
+  readonly self: string;
+  readonly store: Store;
+  readonly client: PeerClient;
+  /** The current trust view and endpoint lookup (the directory may change while running). */
+  trust(): TrustView;
+  endpointOf(authorityId: string): string;
+  now(): Date;
+  readonly log: Logger;
+  readonly pollMs?: number;
+  readonly concurrency?: number;
+  readonly backoff?: BackoffPolicy;
+  readonly random?: () => number;
+}
+
+export interface OutboxWorker {
+  start(): void;
+  /** Wakes the worker now (a message was queued). */
+  kick(): void;
+  /** Runs one pass: claims what is due and delivers it. Resolves when the pass is done. */
+  runOnce(): Promise<number>;
+  /** Stops claiming, waits for deliveries in flight. */
+  stop(): Promise<void>;
+}
+
+/** HTTP statuses after which sending the same bytes again cannot succeed. */
+function isDefinitive(status: number): boolean {
+  return status >= 400 && status < 500 && status !== 408 && status !== 425 && status !== 429;
+}
+
+function problemOf(response: PeerResponse): { code: string; message: string } {
+  const body = response.body as { code?: unknown; detail?: unknown; title?: unknown } | undefined;
+  const code = typeof body?.code === "string" ? body.code.slice(0, 64) : `HTTP_${response.status}`;
+  const detail =
+    typeof body?.detail === "string"
+      ? body.detail
+      : typeof body?.title === "string"
+        ? body.title
+        : "";
+  return {
+    code,
+    message: `peer answered ${response.status} ${code}${detail ? `: ${detail.slice(0, 300)}` : ""}`,
+  };
+}
+
+export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
+  const { store, log } = options;
+  const pollMs = options.pollMs ?? 1_000;
+  const concurrency = options.concurrency ?? 4;
+  const backoff = options.backoff ?? DEFAULT_BACKOFF;
+  let timer: NodeJS.Timeout | undefined;
+  let running = false;
+  let stopping = false;
+  let pass: Promise<number> | undefined;
+  let again = false;
+
+  async function deliver(m: ClaimedMessage): Promise<void> {
+    const line = { msgId: m.id, to: m.to, attempt: m.attempts };
+    if (options.now().getTime() >= Date.parse(m.expiresAt)) {
+      store.markFailed(
+        m.id,
+        { code: "DELIVERY_EXPIRED", message: `expired at ${m.expiresAt}` },
+        options.now(),
+      );
+      log.error(line, `delivery FAILED: expired at ${m.expiresAt} before it could be sent`);
+      return;
+    }
+    try {
+      const endpoint = options.endpointOf(m.to);
+      const response = await options.client.postEnvelope(endpoint, m.envelope);
+      if (response.status !== 200) {
+        const problem = problemOf(response);
+        if (isDefinitive(response.status)) {
+          store.markFailed(m.id, problem, options.now());
+          log.error({ ...line, code: problem.code }, `delivery FAILED: ${problem.message}`);
+          return;
+        }
+        throw new DeliveryError("PEER_ERROR", problem.message, {
+          details: { peerCode: problem.code },
+        });
+      }
+      const token = (response.body as { receipt?: unknown } | undefined)?.receipt;
+      const now = options.now();
+      const { receipt } = await verifyReceipt(token, {
+        trust: options.trust(),
+        at: [now],
+        expect: { messageId: m.id, messageSha256: m.payloadSha256, from: m.to, to: m.from },
+      });
+      if (receipt.status === "accepted") {
+        store.markDelivered(m.id, { receiptJws: token as string, at: now });
+        log.info({ ...line, receiptId: receipt.id }, "delivered, receipt verified");
+      } else {
+        store.markRejected(m.id, {
+          receiptJws: token as string,
+          reason: receipt.reason ?? "UNKNOWN",
+          at: now,
+        });
+        log.warn(
+          { ...line, reason: receipt.reason },
+          "the recipient answered a signed REJECTED receipt",
+        );
+      }
+    } catch (error) {
+      const e = toMlaxError(error, "PEER_ERROR");
+      if (/^(RECEIPT_|SIGNER_|CERT_|ENVELOPE_)/.test(e.code)) {
+        // A receipt that does not verify is not a delivery: keep retrying, and record it.
+        store.recordSecurityEvent({
+          kind: "receipt_invalid",
+          peerAuthority: m.to,
+          messageId: m.id,
+          detail: { code: e.code, message: e.message.slice(0, 300) },
+        });
+      }
+      retryOrFail(m, e);
+    }
+  }
+
+  function retryOrFail(m: ClaimedMessage, error: MlaxError): void {
+    const now = options.now();
+    const next = new Date(now.getTime() + retryDelayMs(m.attempts, backoff, options.random));
+    const failure = {
+      code: isMlaxError(error) ? error.code : "PEER_ERROR",
+      message: error.message,
+    };
+    if (next.getTime() >= Date.parse(m.expiresAt)) {
+      store.markFailed(
+        m.id,
+        { code: "DELIVERY_EXPIRED", message: `${failure.code}: ${failure.message}` },
+        now,
+      );
+      log.error(
+        { msgId: m.id, to: m.to, attempts: m.attempts, code: failure.code },
+        `delivery FAILED: not delivered before expiresAt ${m.expiresAt}`,
+      );
+      return;
+    }
+    store.scheduleRetry(m.id, failure, next);
+    log.warn(
+      {
+        msgId: m.id,
+        to: m.to,
+        attempt: m.attempts,
+        code: failure.code,
+        retryAt: next.toISOString(),
+      },
+      `delivery attempt failed: ${failure.message}`,
+    );
+  }
+
+  async function runPass(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const batch = store.claimDue(options.now(), concurrency);
+      if (batch.length === 0) break;
+      total += batch.length;
+      await Promise.all(batch.map((m) => deliver(m)));
+      if (stopping) break;
+    }
+    return total;
+  }
+
+  function schedule(delay: number): void {
+    if (!running || stopping) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => void tick(), delay);
+    timer.unref?.();
+  }
+
+  async function tick(): Promise<void> {
+    if (pass) {
+      again = true;
+      return;
+    }
+    pass = runPass().catch((error) => {
+      log.error({ err: error }, "outbox pass failed");
+      return 0;
+    });
+    await pass;
+    pass = undefined;
+    if (again) {
+      again = false;
+      schedule(0);
+    } else schedule(pollMs);
+  }
+
+  return {
+    start() {
+      if (running) return;
+      running = true;
+      stopping = false;
+      schedule(0);
+    },
+    kick() {
+      schedule(0);
+    },
+    async runOnce() {
+      if (pass) await pass;
+      return runPass();
+    },
+    async stop() {
+      stopping = true;
+      running = false;
+      clearTimeout(timer);
+      if (pass) await pass;
+    },
+  };
+}

@@ -1,0 +1,252 @@
+/**
+ * The composition root of one authority node (DESIGN.md architecture): config → store → directory
+ * and keys → peer server (mutual TLS) + operator API (loopback) + outbox worker. `createNode`
+ * refuses to build a node that cannot work and says what to fix; `start`/`stop` open and close the
+ * ports; overrides let tests fix the clock or the peer client.
+ */
+import { readFileSync, statSync } from "node:fs";
+import { chmod, mkdir } from "node:fs/promises";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { createOutboxWorker, type OutboxWorker } from "../delivery/outbox-worker.ts";
+import { createPeerClient, type PeerClient } from "../delivery/peer-client.ts";
+import { ConfigError, isMlaxError } from "../errors.ts";
+import { createLogger, type Logger } from "../log.ts";
+import { createOperatorApp } from "../operator/app.ts";
+import { createPeerApp } from "../peer/app.ts";
+import { tlsClientIdentity } from "../peer/client-identity.ts";
+import { createPeerServer } from "../peer/server.ts";
+import { openStore, type Store } from "../store/index.ts";
+import type { NodeConfig } from "./config.ts";
+import type { NodeContext } from "./context.ts";
+import {
+  type AuthorityKeys,
+  loadAuthorityKeys,
+  loadNetworkTrust,
+  type NetworkTrust,
+} from "./load-identity.ts";
+
+export const STORE_FILE = "store.sqlite";
+/** How often the node looks for a newer certs/directory.jws. */
+const DIRECTORY_POLL_MS = 30_000;
+
+export interface NodeOverrides {
+  readonly now?: () => Date;
+  readonly log?: Logger;
+  readonly peerClient?: PeerClient;
+}
+
+export interface MlaxNode {
+  readonly context: NodeContext;
+  readonly worker: OutboxWorker;
+  /** Opens the peer and operator ports and starts the worker. */
+  start(): Promise<{ peerUrl: string; apiUrl: string }>;
+  /** Closes the ports, waits for deliveries in flight, closes the store. */
+  stop(): Promise<void>;
+  /** Loads certs/directory.jws again if it changed; refuses a lower serial. */
+  reloadDirectory(): Promise<boolean>;
+}
+
+function listen(server: Server, port: number, host: string, what: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      reject(
+        new ConfigError(
+          "CONFIG_INVALID",
+          `cannot listen for the ${what} on ${host}:${port}: ${error.code ?? error.message}` +
+            (error.code === "EADDRINUSE"
+              ? " (port in use: choose another with --peer-port/--api-port)"
+              : ""),
+          { cause: error },
+        ),
+      );
+    };
+    server.once("error", onError);
+    server.listen(port, host, () => {
+      server.off("error", onError);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+function close(server: Server | undefined): Promise<void> {
+  if (!server?.listening) return Promise.resolve();
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections?.();
+  });
+}
+
+function endpointPort(endpoint: string): number {
+  const url = new URL(endpoint);
+  return url.port ? Number(url.port) : 443;
+}
+
+export async function createNode(
+  config: NodeConfig,
+  overrides: NodeOverrides = {},
+): Promise<MlaxNode> {
+  const now = overrides.now ?? (() => new Date());
+  const log = overrides.log ?? createLogger({ level: config.logLevel, name: config.authorityId });
+
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  await chmod(config.dataDir, 0o700);
+  const store: Store = openStore(join(config.dataDir, STORE_FILE), { now });
+  let network: NetworkTrust;
+  let keys: AuthorityKeys;
+  try {
+    // Rollback protection (DESIGN.md trust model): never accept a lower directory serial.
+    network = await loadNetworkTrust(config.certsDir, {
+      now: now(),
+      minSerial: store.directorySerial(),
+    });
+    store.raiseDirectorySerial(network.directory.serial);
+    keys = await loadAuthorityKeys(network, config.authorityId, now());
+  } catch (error) {
+    if (isMlaxError(error) && error.code === "DIRECTORY_ROLLBACK") {
+      store.recordSecurityEvent({ kind: "directory_rollback", detail: { message: error.message } });
+    }
+    store.close();
+    throw error;
+  }
+  const self = network.directory.authority(config.authorityId);
+  const caPem = readFileSync(network.layout.caCert, "utf8");
+
+  const recovered = store.recoverInFlight();
+  if (recovered > 0)
+    log.warn({ recovered }, "requeued messages that were in flight at the last stop");
+
+  const client =
+    overrides.peerClient ??
+    createPeerClient({
+      ca: caPem,
+      certPem: keys.tls.certPem,
+      keyPem: keys.tls.privateKeyPem,
+      requestTimeoutMs: config.delivery.requestTimeoutMs,
+    });
+
+  let worker: OutboxWorker | undefined;
+  const context: NodeContext = {
+    config,
+    authorityId: config.authorityId,
+    keys,
+    ca: network.ca,
+    network: () => network,
+    store,
+    log,
+    now,
+    kickOutbox: () => worker?.kick(),
+  };
+  worker = createOutboxWorker({
+    self: config.authorityId,
+    store,
+    client,
+    trust: () => network.trust,
+    endpointOf: (id) => network.directory.authority(id).endpoint,
+    now,
+    log,
+    pollMs: config.delivery.pollMs,
+    concurrency: config.delivery.concurrency,
+    backoff: { baseMs: config.delivery.baseBackoffMs, maxMs: config.delivery.maxBackoffMs },
+  });
+
+  const peerApp = createPeerApp({
+    context: {
+      self: {
+        authorityId: config.authorityId,
+        sign: keys.sign,
+        enc: keys.enc,
+        chain: [network.ca],
+      },
+      trust: () => network.trust,
+      store,
+      now,
+      log,
+    },
+    identifyClient: tlsClientIdentity(() => network.trust, now),
+  });
+  const operatorApp = createOperatorApp(context);
+
+  let peerServer: Server | undefined;
+  let apiServer: Server | undefined;
+  let directoryTimer: NodeJS.Timeout | undefined;
+  let directoryMtime = statSync(network.layout.directoryJws).mtimeMs;
+
+  async function reloadDirectory(): Promise<boolean> {
+    const mtime = statSync(network.layout.directoryJws).mtimeMs;
+    if (mtime === directoryMtime) return false;
+    try {
+      const next = await loadNetworkTrust(config.certsDir, {
+        now: now(),
+        minSerial: store.directorySerial(),
+      });
+      directoryMtime = mtime;
+      if (next.directory.serial === network.directory.serial) return false;
+      store.raiseDirectorySerial(next.directory.serial);
+      network = next;
+      log.info({ serial: next.directory.serial }, "directory reloaded");
+      return true;
+    } catch (error) {
+      directoryMtime = mtime;
+      const code = isMlaxError(error) ? error.code : "INTERNAL";
+      if (code === "DIRECTORY_ROLLBACK") {
+        store.recordSecurityEvent({
+          kind: "directory_rollback",
+          detail: { message: (error as Error).message },
+        });
+      }
+      log.error({ code, err: error }, "new directory refused; keeping the current one");
+      return false;
+    }
+  }
+
+  return {
+    context,
+    worker,
+    reloadDirectory,
+    async start() {
+      const peerPort = config.peer.port ?? endpointPort(self.endpoint);
+      const apiPort = config.api.port ?? (config.peer.port === 0 ? 0 : peerPort + 100);
+      peerServer = createPeerServer(peerApp, {
+        caPem,
+        certPem: keys.tls.certPem,
+        keyPem: keys.tls.privateKeyPem,
+      });
+      const peerAddress = await listen(peerServer, peerPort, config.peer.host, "peer API");
+      const { createServer } = await import("node:http");
+      apiServer = createServer(operatorApp);
+      apiServer.headersTimeout = 10_000;
+      apiServer.requestTimeout = 60_000;
+      const apiAddress = await listen(apiServer, apiPort, config.api.host, "operator API").catch(
+        async (e) => {
+          await close(peerServer);
+          throw e;
+        },
+      );
+      worker?.start();
+      directoryTimer = setInterval(() => void reloadDirectory(), DIRECTORY_POLL_MS);
+      directoryTimer.unref();
+      const peerUrl = `https://${config.peer.host}:${peerAddress.port}`;
+      const apiUrl = `http://${config.api.host}:${apiAddress.port}`;
+      log.info(
+        {
+          authority: config.authorityId,
+          peerUrl,
+          apiUrl,
+          directorySerial: network.directory.serial,
+        },
+        `node ${config.authorityId} started`,
+      );
+      return { peerUrl, apiUrl };
+    },
+    async stop() {
+      clearInterval(directoryTimer);
+      await Promise.all([close(peerServer), close(apiServer)]);
+      await worker?.stop();
+      await client.close();
+      store.close();
+      log.info({ authority: config.authorityId }, `node ${config.authorityId} stopped`);
+    },
+  };
+}

@@ -1,0 +1,119 @@
+/**
+ * Queues an outbound message (operator API `POST /api/v1/messages`, `mlax send`): the body is
+ * checked against its domain schema (and, for a request, UNTOC 18(14): a language the recipient
+ * accepts), signed, sealed to the recipient's pinned enc certificate, and committed to the outbox
+ * before any send (DESIGN.md "Delivery").
+ */
+import { z } from "zod";
+import { validateBody } from "../domain/message-bodies.ts";
+import { MESSAGE_TYPES } from "../domain/message-types.ts";
+import { computePriority, type Priority } from "../domain/priority.ts";
+import { checkLanguage, parseRequestBody } from "../domain/request.ts";
+import { authorityIdSchema, UUID_PATTERN } from "../envelope/message.ts";
+import { newMessage } from "../envelope/new-message.ts";
+import { seal } from "../envelope/seal.ts";
+import { InputError } from "../errors.ts";
+import type { NodeContext } from "./context.ts";
+
+export const sendMessageSchema = z.strictObject({
+  type: z.enum(MESSAGE_TYPES).default("request"),
+  to: authorityIdSchema,
+  body: z.record(z.string(), z.unknown()),
+  /** The thread (the request's id); required for every type but `request`. */
+  threadId: z.string().regex(UUID_PATTERN).optional(),
+  inReplyTo: z.string().regex(UUID_PATTERN).optional(),
+  /** Time to live in hours (default 30 days; at most a year). */
+  ttlHours: z.number().int().min(1).max(8_760).optional(),
+});
+
+export type SendMessageInput = z.input<typeof sendMessageSchema>;
+
+export interface QueuedMessage {
+  readonly id: string;
+  readonly type: string;
+  readonly to: string;
+  readonly threadId: string;
+  readonly createdAt: string;
+  readonly expiresAt: string;
+  readonly state: "queued";
+  readonly urgent: boolean;
+  readonly priority: number;
+  readonly messageSha256: string;
+  readonly priorityFactors?: Priority["factors"];
+}
+
+export function parseSendMessage(input: unknown): z.output<typeof sendMessageSchema> {
+  const parsed = sendMessageSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new InputError("INPUT_INVALID", "invalid message", {
+      details: {
+        issues: parsed.error.issues
+          .slice(0, 20)
+          .map((i) => ({ path: i.path.join("."), message: i.message })),
+      },
+    });
+  }
+  return parsed.data;
+}
+
+export async function sendMessage(ctx: NodeContext, raw: unknown): Promise<QueuedMessage> {
+  const input = parseSendMessage(raw);
+  const now = ctx.now();
+  const network = ctx.network();
+  const recipient = network.directory.authority(input.to);
+  if (input.to === ctx.authorityId) {
+    throw new InputError("INPUT_INVALID", "a node does not send messages to itself");
+  }
+  validateBody(input.type, input.body);
+  let priority: Priority | undefined;
+  if (input.type === "request") {
+    const body = parseRequestBody(input.body);
+    checkLanguage(body, recipient.languages);
+    priority = computePriority(body, now);
+  }
+  const message = newMessage({
+    type: input.type,
+    from: ctx.authorityId,
+    to: input.to,
+    body: input.body,
+    now,
+    ttlMs: input.ttlHours ? input.ttlHours * 3_600_000 : undefined,
+    threadId: input.threadId,
+    inReplyTo: input.inReplyTo,
+  });
+  const sealed = await seal({
+    message,
+    signer: ctx.keys.sign,
+    chain: [ctx.ca],
+    recipient: network.trust.encryptionCertificate(input.to, now),
+  });
+  const urgent = priority?.urgent ?? false;
+  const score = priority?.score ?? 0;
+  ctx.store.enqueueOutbound({
+    message,
+    jws: sealed.jws,
+    payloadSha256: sealed.messageSha256,
+    envelope: sealed.envelope,
+    urgent,
+    priority: score,
+    queuedAt: now,
+  });
+  ctx.log.info(
+    { msgId: message.id, to: message.to, type: message.type, urgent, priority: score },
+    "message queued",
+  );
+  ctx.kickOutbox();
+  return {
+    id: message.id,
+    type: message.type,
+    to: message.to,
+    threadId: message.threadId,
+    createdAt: message.createdAt,
+    expiresAt: message.expiresAt,
+    state: "queued",
+    urgent,
+    priority: score,
+    messageSha256: sealed.messageSha256,
+    ...(priority ? { priorityFactors: priority.factors } : {}),
+  };
+}

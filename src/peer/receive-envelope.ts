@@ -1,0 +1,181 @@
+/**
+ * What the peer API does with one envelope (DESIGN.md wire protocol, THREATS.md), independent of
+ * HTTP: open it, bind it to the TLS client, deduplicate, answer a signed receipt — stored with the
+ * message in one transaction before it is returned.
+ *
+ *   cannot decrypt / authenticate      → ENVELOPE_REJECTED (uniform; the log keeps the detail)
+ *   TLS client ≠ signer                → PEER_CLIENT_MISMATCH (403), security event
+ *   same from + id + signed payload    → the stored receipt, byte for byte; nothing delivered twice
+ *   same from + id, other payload      → DUPLICATE_CONFLICT (409), security event, original kept
+ *   authentic but refused              → signed `rejected` receipt with the reason code
+ *   otherwise                          → signed `accepted` receipt
+ */
+import type { X509Certificate } from "node:crypto";
+import { computePriority } from "../domain/priority.ts";
+import { requestBodySchema } from "../domain/request.ts";
+import { type Opened, open, type RefusedMessage, refusedMessageOf } from "../envelope/open.ts";
+import { createReceipt } from "../envelope/receipt.ts";
+import type { LocalKey, TrustView } from "../envelope/trust.ts";
+import { type ErrorCode, HttpError, isMlaxError, MessageRefusedError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { Store } from "../store/index.ts";
+
+export interface ReceiveContext {
+  readonly self: {
+    readonly authorityId: string;
+    readonly sign: LocalKey;
+    readonly enc: LocalKey;
+    /** Certificates after ours in x5c (the network CA). */
+    readonly chain: readonly X509Certificate[];
+  };
+  /** The current trust view (the directory may be replaced while running). */
+  trust(): TrustView;
+  readonly store: Store;
+  now(): Date;
+  readonly log: Logger;
+}
+
+export interface ReceiveInput {
+  readonly envelope: unknown;
+  /** The authority of the verified TLS client certificate. */
+  readonly clientAuthority: string;
+}
+
+export interface ReceiveResult {
+  readonly receipt: string;
+  readonly status: "accepted" | "rejected";
+  readonly duplicate: boolean;
+  readonly messageId: string;
+}
+
+type Outcome =
+  | { readonly kind: "accepted"; readonly opened: Opened }
+  | { readonly kind: "rejected"; readonly refused: RefusedMessage; readonly reason: ErrorCode };
+
+async function openEnvelope(ctx: ReceiveContext, envelope: unknown, now: Date): Promise<Outcome> {
+  try {
+    const opened = await open(envelope, {
+      self: { authorityId: ctx.self.authorityId, enc: ctx.self.enc },
+      trust: ctx.trust(),
+      now,
+    });
+    return { kind: "accepted", opened };
+  } catch (error) {
+    const refused = refusedMessageOf(error);
+    if (refused && error instanceof MessageRefusedError) {
+      return { kind: "rejected", refused, reason: error.code };
+    }
+    const code = isMlaxError(error) ? error.code : "INTERNAL";
+    ctx.log.warn({ code, err: error }, "envelope refused before authentication");
+    // STYLE.md 3: whatever failed inside decrypt-then-verify, the peer sees one code.
+    throw new HttpError("ENVELOPE_REJECTED", "the envelope cannot be opened or authenticated", {
+      cause: error,
+    });
+  }
+}
+
+function triage(opened: Opened, now: Date): { urgent: boolean; priority: number } {
+  if (opened.message.type !== "request") return { urgent: false, priority: 0 };
+  const body = requestBodySchema.safeParse(opened.message.body);
+  if (!body.success) return { urgent: false, priority: 0 };
+  const p = computePriority(body.data, now);
+  return { urgent: p.urgent, priority: p.score };
+}
+
+export async function receiveEnvelope(
+  ctx: ReceiveContext,
+  input: ReceiveInput,
+): Promise<ReceiveResult> {
+  const now = ctx.now();
+  const outcome = await openEnvelope(ctx, input.envelope, now);
+  const head = outcome.kind === "accepted" ? outcome.opened : outcome.refused;
+  const msgId = head.message.id;
+  const signer = head.signer.authorityId;
+
+  // The TLS client must be the authority that signed the message (X-Road SslAuthCertNotMatchesOrg).
+  if (signer !== input.clientAuthority) {
+    ctx.store.recordSecurityEvent({
+      kind: "client_mismatch",
+      peerAuthority: input.clientAuthority,
+      messageId: msgId,
+      detail: { signer },
+    });
+    ctx.log.warn({ msgId, client: input.clientAuthority, signer }, "TLS client is not the signer");
+    throw new HttpError(
+      "PEER_CLIENT_MISMATCH",
+      `the TLS client ${input.clientAuthority} is not the signer ${signer}`,
+    );
+  }
+
+  // Fast path for a resend: no new signature, no new row.
+  const known = ctx.store.findInbound(head.message.from, msgId);
+  if (known && known.payloadSha256 === head.messageSha256) {
+    ctx.log.info({ msgId, from: signer }, "duplicate envelope: stored receipt answered");
+    return {
+      receipt: known.receiptJws,
+      status: known.receiptStatus,
+      duplicate: true,
+      messageId: msgId,
+    };
+  }
+
+  const status = outcome.kind === "accepted" ? "accepted" : "rejected";
+  const reason = outcome.kind === "rejected" ? outcome.reason : undefined;
+  const receipt = await createReceipt({
+    message: head.message,
+    messageSha256: head.messageSha256,
+    envelopeSha256: head.envelopeSha256,
+    status,
+    ...(reason ? { reason } : {}),
+    receivedAt: now,
+    signer: ctx.self.sign,
+    chain: ctx.self.chain,
+  });
+
+  const message = outcome.kind === "accepted" ? outcome.opened.message : outcome.refused.parsed;
+  if (!message) {
+    // A refused message that does not even parse is answered but not stored as a message.
+    ctx.store.recordSecurityEvent({
+      kind: "envelope_rejected",
+      peerAuthority: signer,
+      messageId: msgId,
+      detail: { reason },
+    });
+    return { receipt, status, duplicate: false, messageId: msgId };
+  }
+  const { urgent, priority } =
+    outcome.kind === "accepted" ? triage(outcome.opened, now) : { urgent: false, priority: 0 };
+  const stored = ctx.store.recordInbound({
+    message,
+    jws: head.jws,
+    payloadSha256: head.messageSha256,
+    envelopeSha256: head.envelopeSha256,
+    receiptJws: receipt,
+    receiptStatus: status,
+    ...(reason ? { reason } : {}),
+    receivedAt: now,
+    urgent,
+    priority,
+  });
+  switch (stored.outcome) {
+    case "stored":
+      ctx.log.info({ msgId, from: signer, type: message.type, status, reason }, "message received");
+      return { receipt: stored.receiptJws, status, duplicate: false, messageId: msgId };
+    case "duplicate":
+      return {
+        receipt: stored.receiptJws,
+        status: stored.receiptStatus,
+        duplicate: true,
+        messageId: msgId,
+      };
+    case "conflict":
+      ctx.log.warn(
+        { msgId, from: signer },
+        "same message id with another signed payload: refused, original kept",
+      );
+      throw new HttpError(
+        "DUPLICATE_CONFLICT",
+        `message ${msgId} from ${signer} was already received with another signed payload`,
+      );
+  }
+}
