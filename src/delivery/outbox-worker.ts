@@ -38,9 +38,14 @@ export interface OutboxWorker {
   stop(): Promise<void>;
 }
 
-/** HTTP statuses after which sending the same bytes again cannot succeed. */
-function isDefinitive(status: number): boolean {
-  return status >= 400 && status < 500 && status !== 408 && status !== 425 && status !== 429;
+/**
+ * Answers after which sending the same bytes again cannot succeed: the receiver holds another
+ * message under this id (409), or the envelope is over its limits. Everything else — including
+ * ENVELOPE_REJECTED and PEER_CLIENT_CERT_REQUIRED, which a receiver with an older directory
+ * answers until it loads the new one — is retried until expiresAt.
+ */
+function isDefinitive(status: number, code: string): boolean {
+  return status === 409 || status === 413 || code === "MULTIPART_INVALID";
 }
 
 function problemOf(response: PeerResponse): { code: string; message: string } {
@@ -82,10 +87,10 @@ export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
     }
     try {
       const endpoint = options.endpointOf(m.to);
-      const response = await options.client.postEnvelope(endpoint, m.envelope);
+      const response = await options.client.postEnvelope(m.to, endpoint, m.envelope);
       if (response.status !== 200) {
         const problem = problemOf(response);
-        if (isDefinitive(response.status)) {
+        if (isDefinitive(response.status, problem.code)) {
           store.markFailed(m.id, problem, options.now());
           log.error({ ...line, code: problem.code }, `delivery FAILED: ${problem.message}`);
           return;

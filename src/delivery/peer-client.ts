@@ -1,7 +1,11 @@
 /**
  * Outbound mutual-TLS client for the peer API: undici with the node's tls certificate as client
- * certificate and the network CA as the only trust anchor for the server.
+ * certificate, the network CA as the only trust anchor for the server, and the server certificate
+ * pinned: it must be a tls certificate the directory lists for the authority we are delivering to
+ * (every tls certificate names localhost, so the host name alone does not tell nodes apart).
  */
+import { createHash } from "node:crypto";
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { Agent, FormData, fetch } from "undici";
 import { DeliveryError } from "../errors.ts";
 
@@ -11,6 +15,8 @@ export interface PeerClientOptions {
   readonly keyPem: string;
   readonly connectTimeoutMs?: number;
   readonly requestTimeoutMs?: number;
+  /** SHA-256 (lowercase hex) of the tls certificates pinned for an authority, read at handshake. */
+  serverPins(authorityId: string): readonly string[];
 }
 
 export interface PeerResponse {
@@ -25,6 +31,7 @@ export interface OutboundAttachment {
 
 export interface PeerClient {
   postEnvelope(
+    authorityId: string,
     endpoint: string,
     envelope: string,
     attachments?: readonly OutboundAttachment[],
@@ -36,20 +43,40 @@ const MAX_RESPONSE_BYTES = 256 * 1024;
 
 export function createPeerClient(options: PeerClientOptions): PeerClient {
   const timeout = options.requestTimeoutMs ?? 30_000;
-  const agent = new Agent({
-    connect: {
-      ca: options.ca,
-      cert: options.certPem,
-      key: options.keyPem,
-      rejectUnauthorized: true,
-      timeout: options.connectTimeoutMs ?? 10_000,
-    },
-    headersTimeout: timeout,
-    bodyTimeout: timeout,
-    keepAliveTimeout: 10_000,
-  });
+  const agents = new Map<string, Agent>();
+  // One connection pool per recipient authority, each with its own server pin check.
+  const agentFor = (authorityId: string): Agent => {
+    let agent = agents.get(authorityId);
+    if (!agent) {
+      agent = new Agent({
+        connect: {
+          ca: options.ca,
+          cert: options.certPem,
+          key: options.keyPem,
+          rejectUnauthorized: true,
+          timeout: options.connectTimeoutMs ?? 10_000,
+          checkServerIdentity: (host: string, cert: PeerCertificate) => {
+            const hostError = checkServerIdentity(host, cert);
+            if (hostError) return hostError;
+            const sha256 = createHash("sha256").update(cert.raw).digest("hex");
+            if (!options.serverPins(authorityId).includes(sha256)) {
+              return new Error(
+                `the server's certificate is not a tls certificate pinned for ${authorityId}`,
+              );
+            }
+            return undefined;
+          },
+        },
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+        keepAliveTimeout: 10_000,
+      });
+      agents.set(authorityId, agent);
+    }
+    return agent;
+  };
   return {
-    async postEnvelope(endpoint, envelope, attachments = []) {
+    async postEnvelope(authorityId, endpoint, envelope, attachments = []) {
       const url = new URL("/peer/v1/envelopes", endpoint);
       const form = new FormData();
       form.append("envelope", envelope);
@@ -61,14 +88,14 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
         res = await fetch(url, {
           method: "POST",
           body: form,
-          dispatcher: agent,
+          dispatcher: agentFor(authorityId),
           signal: AbortSignal.timeout(timeout),
         });
       } catch (cause) {
         const reason = (cause as { cause?: { code?: string; message?: string } })?.cause;
         throw new DeliveryError(
           "PEER_UNREACHABLE",
-          `cannot reach ${url.origin}: ${reason?.code ?? reason?.message ?? (cause as Error).message}`,
+          `cannot reach ${authorityId} at ${url.origin}: ${reason?.message ?? reason?.code ?? (cause as Error).message}`,
           { cause },
         );
       }
@@ -84,7 +111,10 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
       }
       return { status: res.status, contentType, body };
     },
-    close: () => agent.close(),
+    async close() {
+      await Promise.all([...agents.values()].map((a) => a.close()));
+      agents.clear();
+    },
   };
 }
 

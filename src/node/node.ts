@@ -124,6 +124,11 @@ export async function createNode(
       certPem: keys.tls.certPem,
       keyPem: keys.tls.privateKeyPem,
       requestTimeoutMs: config.delivery.requestTimeoutMs,
+      serverPins: (id) =>
+        network.directory
+          .authority(id)
+          .certificates.filter((c) => c.role === "tls")
+          .map((c) => c.sha256),
     });
 
   let worker: OutboxWorker | undefined;
@@ -160,6 +165,7 @@ export async function createNode(
         chain: [network.ca],
       },
       trust: () => network.trust,
+      languages: () => network.directory.authority(config.authorityId).languages,
       store,
       now,
       log,

@@ -5,14 +5,14 @@
  * before any send (DESIGN.md "Delivery").
  */
 import { z } from "zod";
-import { validateBody } from "../domain/message-bodies.ts";
 import { MESSAGE_TYPES } from "../domain/message-types.ts";
 import { computePriority, type Priority } from "../domain/priority.ts";
-import { checkLanguage, parseRequestBody } from "../domain/request.ts";
+import { parseRequestBody } from "../domain/request.ts";
 import { authorityIdSchema, UUID_PATTERN } from "../envelope/message.ts";
 import { newMessage } from "../envelope/new-message.ts";
 import { seal } from "../envelope/seal.ts";
 import { InputError } from "../errors.ts";
+import { checkMessage } from "../policy/check-message.ts";
 import type { NodeContext } from "./context.ts";
 
 export const sendMessageSchema = z.strictObject({
@@ -64,13 +64,6 @@ export async function sendMessage(ctx: NodeContext, raw: unknown): Promise<Queue
   if (input.to === ctx.authorityId) {
     throw new InputError("INPUT_INVALID", "a node does not send messages to itself");
   }
-  validateBody(input.type, input.body);
-  let priority: Priority | undefined;
-  if (input.type === "request") {
-    const body = parseRequestBody(input.body);
-    checkLanguage(body, recipient.languages);
-    priority = computePriority(body, now);
-  }
   const message = newMessage({
     type: input.type,
     from: ctx.authorityId,
@@ -81,6 +74,10 @@ export async function sendMessage(ctx: NodeContext, raw: unknown): Promise<Queue
     threadId: input.threadId,
     inReplyTo: input.inReplyTo,
   });
+  // The same checks the recipient will apply, so a refusal is known before anything is sent.
+  checkMessage(ctx.store, message, recipient.languages);
+  const priority: Priority | undefined =
+    message.type === "request" ? computePriority(parseRequestBody(message.body), now) : undefined;
   const sealed = await seal({
     message,
     signer: ctx.keys.sign,

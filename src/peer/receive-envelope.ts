@@ -18,6 +18,7 @@ import { createReceipt } from "../envelope/receipt.ts";
 import type { LocalKey, TrustView } from "../envelope/trust.ts";
 import { type ErrorCode, HttpError, isMlaxError, MessageRefusedError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { checkMessage } from "../policy/check-message.ts";
 import type { Store } from "../store/index.ts";
 
 export interface ReceiveContext {
@@ -30,6 +31,8 @@ export interface ReceiveContext {
   };
   /** The current trust view (the directory may be replaced while running). */
   trust(): TrustView;
+  /** The languages this authority accepts (its directory entry). */
+  languages(): readonly string[];
   readonly store: Store;
   now(): Date;
   readonly log: Logger;
@@ -74,6 +77,40 @@ async function openEnvelope(ctx: ReceiveContext, envelope: unknown, now: Date): 
   }
 }
 
+/**
+ * Authentic messages that break the domain rules get a signed `rejected` receipt with the reason:
+ * attachments this node cannot receive yet, a body that does not fit its type, a request in a
+ * language we do not accept (UNTOC 18(14)), a follow-up the thread state machine forbids.
+ */
+function applyDomainChecks(ctx: ReceiveContext, opened: Opened): Outcome {
+  const refuse = (reason: ErrorCode, detail: string): Outcome => {
+    ctx.log.info({ msgId: opened.message.id, reason, detail }, "authentic message refused");
+    return {
+      kind: "rejected",
+      reason,
+      refused: {
+        message: { id: opened.message.id, from: opened.message.from, to: opened.message.to },
+        parsed: opened.message,
+        jws: opened.jws,
+        messageSha256: opened.messageSha256,
+        envelopeSha256: opened.envelopeSha256,
+        signer: opened.signer,
+      },
+    };
+  };
+  if (opened.message.attachments.length > 0) {
+    return refuse("MESSAGE_ATTACHMENT_INVALID", "this node does not receive attachments yet");
+  }
+  try {
+    const languages = ctx.languages();
+    checkMessage(ctx.store, opened.message, languages);
+    return { kind: "accepted", opened };
+  } catch (error) {
+    if (!isMlaxError(error)) throw error;
+    return refuse(error.code === "INPUT_INVALID" ? "MESSAGE_INVALID" : error.code, error.message);
+  }
+}
+
 function triage(opened: Opened, now: Date): { urgent: boolean; priority: number } {
   if (opened.message.type !== "request") return { urgent: false, priority: 0 };
   const body = requestBodySchema.safeParse(opened.message.body);
@@ -87,7 +124,7 @@ export async function receiveEnvelope(
   input: ReceiveInput,
 ): Promise<ReceiveResult> {
   const now = ctx.now();
-  const outcome = await openEnvelope(ctx, input.envelope, now);
+  let outcome = await openEnvelope(ctx, input.envelope, now);
   const head = outcome.kind === "accepted" ? outcome.opened : outcome.refused;
   const msgId = head.message.id;
   const signer = head.signer.authorityId;
@@ -119,6 +156,7 @@ export async function receiveEnvelope(
     };
   }
 
+  if (outcome.kind === "accepted") outcome = applyDomainChecks(ctx, outcome.opened);
   const status = outcome.kind === "accepted" ? "accepted" : "rejected";
   const reason = outcome.kind === "rejected" ? outcome.reason : undefined;
   const receipt = await createReceipt({

@@ -49,6 +49,7 @@ interface ThreadRow {
   from_authority: string;
   to_authority: string;
   created_at: string;
+  body_json: string;
 }
 
 interface ReceiptRow {
@@ -91,7 +92,7 @@ export function createListing(ctx: StoreContext) {
   );
 
   const threadStmt = db.prepare<[string], ThreadRow>(
-    `SELECT m.direction, m.id, m.type, m.from_authority, m.to_authority, m.created_at
+    `SELECT m.direction, m.id, m.type, m.from_authority, m.to_authority, m.created_at, m.body_json
        FROM messages m
        LEFT JOIN receipts r ON r.message_seq = m.seq
        LEFT JOIN outbox o ON o.message_seq = m.seq
@@ -111,6 +112,7 @@ export function createListing(ctx: StoreContext) {
         from: r.from_authority,
         to: r.to_authority,
         createdAt: r.created_at,
+        body: JSON.parse(r.body_json) as Record<string, unknown>,
       })),
     );
   }

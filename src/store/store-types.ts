@@ -193,6 +193,7 @@ export interface ThreadEntry {
   readonly from: string;
   readonly to: string;
   readonly createdAt: string;
+  readonly body: Record<string, unknown>;
 }
 
 export interface GetMessageOptions {

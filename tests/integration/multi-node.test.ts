@@ -179,9 +179,14 @@ describe("three authority nodes over mutual TLS", { timeout: 240_000 }, () => {
       ca: readFileSync(join(net.certsDir, "ca", "ca.crt"), "utf8"),
       certPem: coKeys.tls.certPem,
       keyPem: coKeys.tls.privateKeyPem,
+      serverPins: (id) =>
+        network.directory
+          .authority(id)
+          .certificates.filter((c) => c.role === "tls")
+          .map((c) => c.sha256),
     });
     try {
-      const r = await client.postEnvelope(`https://127.0.0.1:${es.peerPort}`, sealed.envelope);
+      const r = await client.postEnvelope("ES-MJ", `https://127.0.0.1:${es.peerPort}`, sealed.envelope);
       assert.equal(r.status, 403);
       assert.equal((r.body as { code: string }).code, "PEER_CLIENT_MISMATCH");
     } finally {

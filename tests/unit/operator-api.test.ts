@@ -203,7 +203,8 @@ describe("operator API", () => {
     });
 
     it("queues a follow-up in a thread with a ttl", async () => {
-      const threadId = randomUUID();
+      const opened = assertJson(await send(request_()), 202);
+      const threadId = String(opened.threadId);
       const res = await send({
         type: "status-inquiry",
         to: "CO-FGN",
@@ -218,6 +219,25 @@ describe("operator API", () => {
         Date.parse(String(queued.expiresAt)) - Date.parse(String(queued.createdAt)),
         2 * 3_600_000,
       );
+    });
+
+    it("refuses a follow-up in an unknown thread, and one the thread state forbids", async () => {
+      const unknown = await send({
+        type: "status-inquiry",
+        to: "CO-FGN",
+        threadId: randomUUID(),
+        body: { question: "Where does it stand?" },
+      });
+      assertProblem(unknown, 422, "THREAD_INVALID");
+      const opened = assertJson(await send(request_()), 202);
+      // The requesting side cannot acknowledge its own request.
+      const ack = await send({
+        type: "acknowledgement",
+        to: "CO-FGN",
+        threadId: String(opened.threadId),
+        body: { caseNumber: "X-1", registeredAt: new Date().toISOString() },
+      });
+      assertProblem(ack, 422, "THREAD_INVALID");
     });
 
     const refusals: readonly [string, unknown, number, string][] = [
