@@ -8,6 +8,7 @@
 import type { X509Certificate } from "node:crypto";
 import type { PinnedCertificate, TrustView } from "../envelope/trust.ts";
 import { EnvelopeError, isMlaxError, PkiError } from "../errors.ts";
+import { createCachedValidator } from "../pki/cached-validator.ts";
 import { certificateSha256 } from "../pki/fingerprint.ts";
 import { validateCertificate } from "../pki/validate-certificate.ts";
 import { issuedBy } from "./anchor-trust.ts";
@@ -55,6 +56,19 @@ export function certificateStatus(
 
 export function directoryTrust(directory: Directory, options: DirectoryTrustOptions): TrustView {
   const { ca } = options;
+  // Pins are checked on every envelope and receipt: the time-independent checks run once.
+  const validate = createCachedValidator(ca);
+  const usable = (pin: PinnedCertificate, at: Date | readonly Date[]) =>
+    validate(
+      pin.certificate,
+      {
+        role: pin.role,
+        at,
+        revokedSerials: directory.revokedSerials,
+        expectedCommonName: pin.authorityId,
+      },
+      pin.sha256,
+    );
   return {
     resolveSigner(x5c, at): PinnedCertificate {
       const cert = x5c[0];
@@ -70,7 +84,7 @@ export function directoryTrust(directory: Directory, options: DirectoryTrustOpti
           `the signer certificate is not pinned in directory serial ${directory.serial}`,
         );
       }
-      check(pin, ca, at, directory.revokedSerials);
+      usable(pin, at);
       return pin;
     },
 
@@ -83,7 +97,7 @@ export function directoryTrust(directory: Directory, options: DirectoryTrustOpti
       let firstError: unknown;
       for (const pin of candidates) {
         try {
-          check(pin, ca, at, directory.revokedSerials);
+          usable(pin, at);
           return pin;
         } catch (e) {
           firstError ??= e;

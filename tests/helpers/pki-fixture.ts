@@ -5,11 +5,11 @@
 import { createPrivateKey, type KeyObject, type X509Certificate } from "node:crypto";
 import type { LocalKey, PinnedCertificate, TrustView } from "../../src/envelope/trust.ts";
 import { MlaxError } from "../../src/errors.ts";
+import { createCachedValidator } from "../../src/pki/cached-validator.ts";
 import { certificateSha256 } from "../../src/pki/fingerprint.ts";
 import { createNetworkCa, issueCertificate, parseCertificatePem } from "../../src/pki/issue.ts";
 import { generateRsaKeyPair } from "../../src/pki/keys.ts";
 import { AUTHORITY_ROLES, type AuthorityRole, type Role } from "../../src/pki/roles.ts";
-import { validateCertificate } from "../../src/pki/validate-certificate.ts";
 
 /** The fixed clock of the fixture: certificates are valid from FIXED_NOW - 5 min for `days`. */
 export const FIXED_NOW = new Date("2026-06-01T12:00:00.000Z");
@@ -123,14 +123,19 @@ export function pinnedTrust(
   for (const a of Object.values(pki.authorities))
     for (const r of AUTHORITY_ROLES) add(a[r as AuthorityRole]);
   for (const k of options.extra ?? []) add(k);
+  // The same cached validation as the directory's trust view (src/directory/directory-trust.ts).
+  const validate = createCachedValidator(pki.ca.certificate);
   const check = (p: PinnedCertificate, at: readonly Date[]) =>
-    validateCertificate(p.certificate, {
-      ca: pki.ca.certificate,
-      role: p.role,
-      at,
-      revokedSerials: options.revokedSerials,
-      expectedCommonName: p.authorityId,
-    });
+    validate(
+      p.certificate,
+      {
+        role: p.role,
+        at,
+        revokedSerials: options.revokedSerials,
+        expectedCommonName: p.authorityId,
+      },
+      p.sha256,
+    );
   return {
     resolveSigner(x5c, at) {
       const first = x5c[0];
