@@ -33,6 +33,7 @@ import { PRIVATE_FILE_MODE, readCertificateFile, readTextFile, writeFileAtomic }
 import { type CliIo, parseInput, printJson, printLine, safeText } from "./output.ts";
 
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
+const MAX_VERIFY_FILE_BYTES = LIMITS.maxJwsChars + LIMITS.maxReceiptChars + 512 * 1024;
 const authorityId = z.string().regex(AUTHORITY_ID_PATTERN, "authority id like ES-MJ");
 
 /** `30d`, `12h`, `90m` → milliseconds. */
@@ -174,7 +175,7 @@ async function openCommand(io: CliIo, envelopePath: string, raw: unknown): Promi
       );
       printLine(io, `  created ${m.createdAt}, expires ${m.expiresAt}, thread ${m.threadId}`);
       if (o.receipt) printLine(io, `  receipt (accepted) written to ${o.receipt}`);
-      printLine(io, safeText(JSON.stringify(m.body, null, 2)));
+      for (const line of JSON.stringify(m.body, null, 2).split("\n")) printLine(io, safeText(line));
     }
   } catch (error) {
     // Authentic but refused: answer a signed `rejected` receipt, then fail with the reason.
@@ -387,7 +388,8 @@ async function verifyCommand(io: CliIo, path: string, raw: unknown): Promise<voi
         allowStale: true,
       })
     : undefined;
-  const text = await readTextFile(path, LIMITS.maxJwsChars + 64 * 1024);
+  // A bundle holds a message JWS, a receipt and up to 8 PEM certificates, JSON-escaped.
+  const text = await readTextFile(path, MAX_VERIFY_FILE_BYTES);
   let report: VerifyReport;
   try {
     report = await verifyFile(text, { ca, directory, now });

@@ -3,10 +3,12 @@
  * directly in the node's store file (it may be running: SQLite WAL lets both open it). The secret
  * is printed once; the store keeps only its SHA-256.
  */
+
 import { join } from "node:path";
 import type { Command } from "commander";
 import { z } from "zod";
 import { HttpError } from "../errors.ts";
+import { STORE_FILE } from "../node/node.ts";
 import { openStore, type Store } from "../store/index.ts";
 import { ensurePrivateDir, pathExists } from "./files.ts";
 import {
@@ -19,7 +21,8 @@ import {
 } from "./output.ts";
 
 /** The store file inside a node's data folder (the path `mlax node start` opens). */
-export const STORE_FILE_NAME = "store.sqlite";
+/** The store file inside a node data folder (the node opens the same path). */
+export const STORE_FILE_NAME = STORE_FILE;
 
 export function storePathFor(dataDir: string): string {
   return join(dataDir, STORE_FILE_NAME);

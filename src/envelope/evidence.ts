@@ -7,11 +7,12 @@
 import { X509Certificate } from "node:crypto";
 import { z } from "zod";
 import { EvidenceError, isMlaxError } from "../errors.ts";
+import { parseJwsHeader } from "./jws.ts";
 import { LIMITS } from "./limits.ts";
 import type { Message } from "./message.ts";
-import { type Receipt, verifyReceipt } from "./receipt.ts";
+import { RECEIPT_TYP, type Receipt, verifyReceipt } from "./receipt.ts";
 import type { PinnedCertificate, TrustView } from "./trust.ts";
-import { verifyMessageJws } from "./verify-message.ts";
+import { MESSAGE_JWS_TYP, verifyMessageJws } from "./verify-message.ts";
 
 export const EVIDENCE_FORMAT = "mlax-evidence/1";
 
@@ -97,6 +98,22 @@ export async function verifyEvidenceBundle(
 ): Promise<VerifiedEvidence> {
   const bundle = parseEvidenceBundle(value);
   const verified = await verifyMessageJws(bundle.message, { trust: options.trust });
+  // The chain is a convenience copy: each certificate must be one the signed x5c headers carry,
+  // and the two signers must be in it, so nothing in the file goes unchecked.
+  const signed = new Set(
+    [
+      ...parseJwsHeader(bundle.message, MESSAGE_JWS_TYP).x5c,
+      ...parseJwsHeader(bundle.receipt, RECEIPT_TYP, LIMITS.maxReceiptChars, "RECEIPT_MALFORMED")
+        .x5c,
+    ].map((c) => c.fingerprint256),
+  );
+  const chain = bundle.chain.map((pem) => new X509Certificate(pem).fingerprint256);
+  if (!chain.every((fp) => signed.has(fp))) {
+    throw new EvidenceError(
+      "BUNDLE_MALFORMED",
+      "the bundle chain holds a certificate no signature carries",
+    );
+  }
   try {
     const { receipt, signer } = await verifyReceipt(bundle.receipt, {
       trust: options.trust,
@@ -107,6 +124,14 @@ export async function verifyEvidenceBundle(
         to: verified.message.from,
       },
     });
+    for (const who of [verified.signer, signer]) {
+      if (!chain.includes(who.certificate.fingerprint256)) {
+        throw new EvidenceError(
+          "BUNDLE_MALFORMED",
+          `the bundle chain lacks the certificate of ${who.authorityId}`,
+        );
+      }
+    }
     return {
       message: verified.message,
       messageSha256: verified.messageSha256,
