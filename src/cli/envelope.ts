@@ -16,6 +16,7 @@ import { DIRECTORY_LIMITS, DIRECTORY_TYP } from "../directory/schema.ts";
 import { validateBody } from "../domain/message-bodies.ts";
 import { MESSAGE_TYPES, type MessageType } from "../domain/message-types.ts";
 import { checkLanguage, parseRequestBody } from "../domain/request.ts";
+import { AUDIT_EXPORT_FORMAT, MAX_AUDIT_EXPORT_BYTES } from "../envelope/audit-export.ts";
 import { createEvidenceBundle, verifyEvidenceBundle } from "../envelope/evidence.ts";
 import { parseJwsHeader } from "../envelope/jws.ts";
 import { LIMITS } from "../envelope/limits.ts";
@@ -29,11 +30,13 @@ import { MESSAGE_JWS_TYP, verifyMessageJws } from "../envelope/verify-message.ts
 import { EnvelopeError, InputError, isMlaxError, MessageRefusedError } from "../errors.ts";
 import { loadAuthorityKeys, loadNetworkTrust } from "../node/load-identity.ts";
 import { AUTHORITY_ID_PATTERN } from "../pki/roles.ts";
+import { verifyAuditFile } from "./audit.ts";
 import { PRIVATE_FILE_MODE, readCertificateFile, readTextFile, writeFileAtomic } from "./files.ts";
-import { type CliIo, parseInput, printJson, printLine, safeText } from "./output.ts";
+import { type CliIo, parseInput, printJson, printLine, printWarning, safeText } from "./output.ts";
 
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
-const MAX_VERIFY_FILE_BYTES = LIMITS.maxJwsChars + LIMITS.maxReceiptChars + 512 * 1024;
+/** The largest file `verify` reads: an audit export (bundles are at most ~6.6 MiB). */
+const MAX_VERIFY_FILE_BYTES = MAX_AUDIT_EXPORT_BYTES;
 const authorityId = z.string().regex(AUTHORITY_ID_PATTERN, "authority id like ES-MJ");
 
 /** `30d`, `12h`, `90m` → milliseconds. */
@@ -257,9 +260,10 @@ const verifyOptions = z.object({
 
 export interface VerifyReport {
   readonly ok: true;
-  readonly kind: "message" | "receipt" | "bundle" | "directory";
+  readonly kind: "message" | "receipt" | "bundle" | "directory" | "audit";
   readonly checks: readonly string[];
   readonly summary: Record<string, unknown>;
+  readonly warnings?: readonly string[];
 }
 
 /** Verifies one file offline; throws the failing check's MlaxError. */
@@ -282,6 +286,16 @@ export async function verifyFile(
       throw new EnvelopeError("BUNDLE_MALFORMED", "the file is neither a compact JWS nor JSON", {
         cause,
       });
+    }
+    if ((value as { format?: unknown } | null)?.format === AUDIT_EXPORT_FORMAT) {
+      const r = await verifyAuditFile(value, { trust });
+      return {
+        ok: true,
+        kind: "audit",
+        checks: [...r.checks, pinning],
+        summary: r.summary,
+        warnings: r.warnings,
+      };
     }
     const v = await verifyEvidenceBundle(value, { trust });
     return {
@@ -403,6 +417,7 @@ async function verifyCommand(io: CliIo, path: string, raw: unknown): Promise<voi
     printJson(io, report);
     return;
   }
+  for (const w of report.warnings ?? []) printWarning(io, w);
   printLine(io, `OK ${report.kind}`);
   for (const check of report.checks) printLine(io, `  ✓ ${check}`);
   for (const [k, v] of Object.entries(report.summary))
@@ -460,7 +475,10 @@ export function registerEnvelopeCommands(program: Command, io: CliIo): void {
     .description(
       "verify a signed message, receipt, directory or evidence bundle offline; exit 0 only if it holds",
     )
-    .argument("<file>", "message JWS, receipt JWS, directory JWS or mlax-evidence/1 bundle")
+    .argument(
+      "<file>",
+      "message JWS, receipt JWS, directory JWS, mlax-evidence/1 bundle or mlax-audit/1 export",
+    )
     .requiredOption("--ca <file>", "the network CA certificate (trust anchor)")
     .option("--directory <file>", "a signed directory: also check pins and revocations")
     .option("--json", "print JSON")

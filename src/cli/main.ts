@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
+import { registerAuditCommands } from "./audit.ts";
 import { registerDirectoryCommands } from "./directory.ts";
 import { registerEnvelopeCommands } from "./envelope.ts";
 import { registerNodeCommands } from "./node.ts";
@@ -43,6 +44,7 @@ export function createProgram(io: CliIo = processIo): Command {
   registerClientCommands(program, io);
   registerTokenCommands(program, io);
   registerNodeCommands(program, io);
+  registerAuditCommands(program, io);
   return program;
 }
 
