@@ -18,6 +18,7 @@ import {
   createLocalNetwork,
   type LocalNetwork,
   PROJECT_ROOT,
+  runCliOk,
   waitForMessage,
 } from "./lib/local-network.ts";
 
@@ -156,12 +157,42 @@ async function run(): Promise<void> {
     const stopped = await Promise.all([es.stop(), co.stop(), it.stop()]);
     if (stopped.some((c) => c !== 0))
       throw new Error(`a node did not stop cleanly: exit codes ${stopped.join(", ")}`);
-    step("nodes stopped cleanly");
+    step("nodes stopped cleanly (each signed an audit checkpoint on the way out)");
+
+    // The audit trail: CO-FGN's hash-chained log with its signed checkpoint, verified offline.
+    const auditPath = join(dir, "audit-CO-FGN.json");
+    await runCliOk([
+      "audit",
+      "export",
+      "--data",
+      co.dataDir,
+      "--certs",
+      network.certsDir,
+      "--as",
+      "CO-FGN",
+      "-o",
+      auditPath,
+    ]);
+    const audit = JSON.parse(
+      await runCliOk([
+        "verify",
+        auditPath,
+        "--ca",
+        join(network.certsDir, "ca", "ca.crt"),
+        "--json",
+      ]),
+    );
+    if (audit.ok !== true) throw new Error("the audit export does not verify");
+    step(
+      `CO-FGN audit log verified offline: ${audit.summary.entries} entries (${audit.summary.kinds}), ${audit.summary.checkpoints} signed checkpoint(s), head covered: ${audit.summary.headCovered}`,
+    );
     process.stdout.write(
       `\nOK: 3 authorities, 3 messages delivered with verified receipts, evidence bundle verified.\n`,
     );
     if (args.out)
-      process.stdout.write(`Kept: ${dir}/certs, ${dir}/nodes/<ID>/, ${dir}/evidence.json\n`);
+      process.stdout.write(
+        `Kept: ${dir}/certs, ${dir}/nodes/<ID>/, ${dir}/evidence.json, ${dir}/audit-CO-FGN.json\n`,
+      );
   } finally {
     await network?.stopAll().catch(() => undefined);
     if (!args.out) rmSync(dir, { recursive: true, force: true });

@@ -1,9 +1,15 @@
 /**
  * HTTP client for a node's operator API (src/operator/app.ts), used by `mlax send`, `inbox`,
- * `outbox`, `show`, `evidence` and `status`. A problem+json answer becomes an MlaxError with the
- * node's `code`, so the CLI prints `error CODE: …` as if the failure were local; a node that
- * cannot be reached is PEER_UNREACHABLE.
+ * `outbox`, `show`, `evidence`, `attachment` and `status`. A problem+json answer becomes an
+ * MlaxError with the node's `code`, so the CLI prints `error CODE: …` as if the failure were local;
+ * a node that cannot be reached is PEER_UNREACHABLE. Attachments are streamed both ways: uploaded
+ * as file-backed Blobs (`fs.openAsBlob`) in a multipart body, downloaded straight into a temporary
+ * file next to the destination, renamed into place only once complete and checked.
  */
+import { createHash, randomBytes } from "node:crypto";
+import { openAsBlob } from "node:fs";
+import { open, rename, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import type { EvidenceBundle } from "../envelope/evidence.ts";
 import { ERROR_CODES, type ErrorCode, HttpError, type MlaxError } from "../errors.ts";
 import type { QueuedMessage, SendMessageInput } from "../node/send-message.ts";
@@ -35,12 +41,43 @@ export interface SecurityEventPage {
   readonly nextBeforeId?: number;
 }
 
+/** A local file to attach to a message. */
+export interface AttachFile {
+  readonly path: string;
+  /** The part's file name (the manifest name, after the node sanitises it). Default: basename. */
+  readonly name?: string;
+  /** Default application/octet-stream. */
+  readonly mediaType?: string;
+}
+
+export interface SavedAttachment {
+  readonly path: string;
+  readonly size: number;
+  /** SHA-256 hex of the bytes written (the plaintext). */
+  readonly sha256: string;
+  readonly mediaType: string;
+}
+
 export interface OperatorClient {
   readonly baseUrl: string;
-  sendMessage(input: SendMessageInput): Promise<QueuedMessage & { location?: string }>;
+  /** JSON without attachments; multipart/form-data (`message` + `attachment` files) with them. */
+  sendMessage(
+    input: SendMessageInput,
+    attachments?: readonly AttachFile[],
+  ): Promise<QueuedMessage & { location?: string }>;
   listMessages(query: ListMessagesQuery): Promise<MessagePage>;
   getMessage(id: string, options?: GetMessageOptions): Promise<MessageView>;
   evidence(id: string, options?: GetMessageOptions): Promise<EvidenceBundle>;
+  /**
+   * Downloads attachment `index` into `dest` (mode 0600, written to a temporary file then
+   * renamed; nothing is left at `dest` if the download fails). `expectedSize` sets the deadline.
+   */
+  saveAttachment(
+    id: string,
+    index: number,
+    dest: string,
+    options?: GetMessageOptions & { readonly expectedSize?: number },
+  ): Promise<SavedAttachment>;
   status(): Promise<NodeStatus>;
   securityEvents(options?: { limit?: number; beforeId?: number }): Promise<SecurityEventPage>;
 }
@@ -96,37 +133,72 @@ function unreachable(baseUrl: string, cause: unknown): MlaxError {
   );
 }
 
+/** Time allowed per byte of an attachment upload or download on top of the timeout (1 MiB/s). */
+const MIN_TRANSFER_BYTES_PER_MS = (1024 * 1024) / 1000;
+
 export function createOperatorClient(options: OperatorClientOptions): OperatorClient {
   const baseUrl = options.baseUrl.replace(/\/+$/, "");
   const doFetch = options.fetch ?? fetch;
   const timeoutMs = options.timeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS;
+  const deadline = (bytes: number) =>
+    AbortSignal.timeout(timeoutMs + Math.ceil(bytes / MIN_TRANSFER_BYTES_PER_MS));
+
+  async function request(
+    method: "GET" | "POST",
+    path: string,
+    query: Record<string, string | number | undefined>,
+    init: { body?: string | FormData; contentType?: string; accept?: string; signal?: AbortSignal },
+  ): Promise<Response> {
+    const url = new URL(`${API}${path}`, `${baseUrl}/`);
+    for (const [k, v] of Object.entries(query)) {
+      if (v !== undefined) url.searchParams.set(k, String(v));
+    }
+    try {
+      return await doFetch(url, {
+        method,
+        headers: {
+          authorization: `Bearer ${options.token}`,
+          accept: init.accept ?? "application/json, application/problem+json",
+          ...(init.contentType === undefined ? {} : { "content-type": init.contentType }),
+        },
+        body: init.body,
+        redirect: "error",
+        signal: init.signal ?? AbortSignal.timeout(timeoutMs),
+      });
+    } catch (cause) {
+      throw unreachable(baseUrl, cause);
+    }
+  }
+
+  /** The node's problem for a non-2xx answer, as an MlaxError. */
+  async function failOf(response: Response): Promise<MlaxError> {
+    const text = await response.text().catch(() => "");
+    let parsed: unknown;
+    try {
+      parsed = text.length > 0 ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    return problemToError(response.status, parsed);
+  }
 
   async function call<T>(
     method: "GET" | "POST",
     path: string,
     query: Record<string, string | number | undefined> = {},
     body?: unknown,
+    form?: { data: FormData; bytes: number },
   ): Promise<{ value: T; response: Response }> {
-    const url = new URL(`${API}${path}`, `${baseUrl}/`);
-    for (const [k, v] of Object.entries(query)) {
-      if (v !== undefined) url.searchParams.set(k, String(v));
-    }
-    let response: Response;
-    try {
-      response = await doFetch(url, {
-        method,
-        headers: {
-          authorization: `Bearer ${options.token}`,
-          accept: "application/json, application/problem+json",
-          ...(body === undefined ? {} : { "content-type": "application/json" }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        redirect: "error",
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-    } catch (cause) {
-      throw unreachable(baseUrl, cause);
-    }
+    const response = await request(
+      method,
+      path,
+      query,
+      form
+        ? { body: form.data, signal: deadline(form.bytes) }
+        : body === undefined
+          ? {}
+          : { body: JSON.stringify(body), contentType: "application/json" },
+    );
     let text: string;
     try {
       text = await response.text();
@@ -151,13 +223,99 @@ export function createOperatorClient(options: OperatorClientOptions): OperatorCl
 
   const id = (value: string) => encodeURIComponent(value);
 
+  async function saveAttachment(
+    messageId: string,
+    index: number,
+    dest: string,
+    o: GetMessageOptions & { readonly expectedSize?: number } = {},
+  ): Promise<SavedAttachment> {
+    const response = await request(
+      "GET",
+      `/messages/${encodeURIComponent(messageId)}/attachments/${index}`,
+      { box: o.box, from: o.from },
+      { accept: "*/*", signal: deadline(o.expectedSize ?? 0) },
+    );
+    if (!response.ok) throw await failOf(response);
+    const tmp = join(dirname(dest), `.${randomBytes(6).toString("hex")}.tmp`);
+    const hash = createHash("sha256");
+    let size = 0;
+    try {
+      const handle = await open(tmp, "wx", 0o600);
+      try {
+        if (response.body) {
+          for await (const chunk of response.body) {
+            hash.update(chunk);
+            size += chunk.byteLength;
+            let offset = 0;
+            while (offset < chunk.byteLength) {
+              offset += (await handle.write(chunk, offset, chunk.byteLength - offset)).bytesWritten;
+            }
+          }
+        }
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      const declared = Number(response.headers.get("content-length") ?? size);
+      if (declared !== size) {
+        throw new HttpError("PEER_ERROR", `the download ended after ${size} of ${declared} bytes`);
+      }
+      await rename(tmp, dest);
+    } catch (cause) {
+      await rm(tmp, { force: true }).catch(() => undefined);
+      if (cause instanceof HttpError) throw cause;
+      const e = cause as NodeJS.ErrnoException;
+      if (e?.syscall !== undefined) {
+        throw new HttpError("FILE_UNREADABLE", `cannot write ${dest}: ${e.code ?? e.message}`, {
+          cause,
+        });
+      }
+      throw new HttpError(
+        "PEER_ERROR",
+        "the attachment download was cut short (the node could not serve it whole)",
+        { cause },
+      );
+    }
+    return {
+      path: dest,
+      size,
+      sha256: hash.digest("hex"),
+      mediaType: response.headers.get("content-type") ?? "application/octet-stream",
+    };
+  }
+
   return {
     baseUrl,
-    async sendMessage(input) {
-      const { value, response } = await call<QueuedMessage>("POST", "/messages", {}, input);
+    async sendMessage(input, attachments = []) {
+      let form: { data: FormData; bytes: number } | undefined;
+      if (attachments.length > 0) {
+        const data = new FormData();
+        data.append("message", JSON.stringify(input));
+        let bytes = 0;
+        for (const a of attachments) {
+          let blob: Blob;
+          try {
+            blob = await openAsBlob(a.path, { type: a.mediaType ?? "application/octet-stream" });
+          } catch (cause) {
+            const reason = (cause as NodeJS.ErrnoException)?.code ?? "unreadable";
+            throw new HttpError("FILE_UNREADABLE", `${a.path}: ${reason}`, { cause });
+          }
+          bytes += blob.size;
+          data.append("attachment", blob, a.name ?? basename(a.path));
+        }
+        form = { data, bytes };
+      }
+      const { value, response } = await call<QueuedMessage>(
+        "POST",
+        "/messages",
+        {},
+        form ? undefined : input,
+        form,
+      );
       const location = response.headers.get("location");
       return location ? { ...value, location } : value;
     },
+    saveAttachment,
     async listMessages(query) {
       return (
         await call<MessagePage>("GET", "/messages", {

@@ -1,25 +1,35 @@
 /**
  * Commands that talk to a running node through its operator API (client.ts):
- *   mlax send --to ID [--type T] [--thread ID] [--in-reply-to ID] [--ttl-hours N] body.json
+ *   mlax send --to ID [--type T] [--thread ID] [--in-reply-to ID] [--ttl-hours N]
+ *             [--attach FILE]… body.json
  *   mlax inbox | outbox [--state S] [--limit N] [--cursor C]
  *   mlax show <id>
  *   mlax evidence <id> -o bundle.json
+ *   mlax attachment <id> <index> -o FILE
  *   mlax status
  *   mlax security-events [--limit N] [--before-id N]
  * Each takes --node (or MLAX_NODE, default http://127.0.0.1:8543), --token (or MLAX_TOKEN) and
  * --json. A node's problem+json answer fails the command with the node's code (exit 1).
  */
+import { rm, stat } from "node:fs/promises";
+import { extname } from "node:path";
 import { type Command, Option } from "commander";
 import { z } from "zod";
 import { MESSAGE_TYPES } from "../domain/message-types.ts";
 import { UUID_PATTERN } from "../envelope/message.ts";
-import { HttpError, InputError } from "../errors.ts";
+import { EnvelopeError, HttpError, InputError } from "../errors.ts";
 import { INBOX_STATES, MAX_SECURITY_EVENTS_PAGE, OUTBOX_STATES } from "../operator/api-schemas.ts";
 import type { MessageView } from "../operator/message-view.ts";
 import type { NodeStatus } from "../operator/node-status.ts";
+import { ATTACHMENT_LIMITS } from "../peer/attachments.ts";
 import { AUTHORITY_ID_PATTERN } from "../pki/roles.ts";
 import { MAX_PAGE, type MessageSummary } from "../store/index.ts";
-import { createOperatorClient, DEFAULT_NODE_URL, type OperatorClient } from "./client.ts";
+import {
+  type AttachFile,
+  createOperatorClient,
+  DEFAULT_NODE_URL,
+  type OperatorClient,
+} from "./client.ts";
 import { PRIVATE_FILE_MODE, readTextFile, writeFileAtomic } from "./files.ts";
 import {
   type CliIo,
@@ -110,7 +120,70 @@ const sendSchema = connectionSchema.extend({
   thread: uuid.optional(),
   inReplyTo: uuid.optional(),
   ttlHours: positiveInt(8_760).optional(),
+  attach: z.array(z.string().min(1)).max(ATTACHMENT_LIMITS.maxFiles).default([]),
 });
+
+/** Media types by file extension for `--attach` (anything else: application/octet-stream). */
+const MEDIA_TYPES: Readonly<Record<string, string>> = {
+  ".pdf": "application/pdf",
+  ".txt": "text/plain",
+  ".csv": "text/csv",
+  ".json": "application/json",
+  ".xml": "application/xml",
+  ".html": "text/html",
+  ".png": "image/png",
+  ".jpg": "image/jpeg",
+  ".jpeg": "image/jpeg",
+  ".tif": "image/tiff",
+  ".tiff": "image/tiff",
+  ".gif": "image/gif",
+  ".doc": "application/msword",
+  ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+  ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+  ".odt": "application/vnd.oasis.opendocument.text",
+  ".zip": "application/zip",
+  ".eml": "message/rfc822",
+  ".mp3": "audio/mpeg",
+  ".wav": "audio/wav",
+  ".mp4": "video/mp4",
+};
+
+/** Checks each `--attach` file before anything is sent: a readable regular file within the caps. */
+async function attachFiles(paths: readonly string[]): Promise<AttachFile[]> {
+  let total = 0;
+  const files: AttachFile[] = [];
+  for (const path of paths) {
+    const info = await stat(path).catch((cause: NodeJS.ErrnoException) => {
+      throw new InputError("FILE_UNREADABLE", `${path}: ${cause.code ?? "unreadable"}`, {
+        cause,
+        details: { path },
+      });
+    });
+    if (!info.isFile()) {
+      throw new InputError("FILE_UNREADABLE", `${path} is not a regular file`, {
+        details: { path },
+      });
+    }
+    if (info.size > ATTACHMENT_LIMITS.maxFileBytes) {
+      throw new InputError(
+        "INPUT_TOO_LARGE",
+        `${path} is ${info.size} bytes, over ${ATTACHMENT_LIMITS.maxFileBytes} per attachment`,
+      );
+    }
+    total += info.size;
+    files.push({
+      path,
+      mediaType: MEDIA_TYPES[extname(path).toLowerCase()] ?? "application/octet-stream",
+    });
+  }
+  if (total > ATTACHMENT_LIMITS.maxMessageBytes) {
+    throw new InputError(
+      "INPUT_TOO_LARGE",
+      `the attachments add up to ${total} bytes, over ${ATTACHMENT_LIMITS.maxMessageBytes} per message`,
+    );
+  }
+  return files;
+}
 
 async function readBodyFile(path: string): Promise<Record<string, unknown>> {
   const text = await readTextFile(path, MAX_BODY_FILE_BYTES);
@@ -130,14 +203,18 @@ async function sendCommand(io: CliIo, bodyPath: string, raw: unknown): Promise<v
   const o = parseInput(sendSchema, raw);
   const client = connect(io, o);
   const body = await readBodyFile(bodyPath);
-  const queued = await client.sendMessage({
-    type: o.type,
-    to: o.to,
-    body,
-    ...(o.thread ? { threadId: o.thread } : {}),
-    ...(o.inReplyTo ? { inReplyTo: o.inReplyTo } : {}),
-    ...(o.ttlHours ? { ttlHours: o.ttlHours } : {}),
-  });
+  const files = await attachFiles(o.attach);
+  const queued = await client.sendMessage(
+    {
+      type: o.type,
+      to: o.to,
+      body,
+      ...(o.thread ? { threadId: o.thread } : {}),
+      ...(o.inReplyTo ? { inReplyTo: o.inReplyTo } : {}),
+      ...(o.ttlHours ? { ttlHours: o.ttlHours } : {}),
+    },
+    files,
+  );
   if (o.json) {
     printJson(io, queued);
     return;
@@ -147,6 +224,9 @@ async function sendCommand(io: CliIo, bodyPath: string, raw: unknown): Promise<v
   printLine(io, `  priority  ${urgency(queued)}`);
   printLine(io, `  expires   ${queued.expiresAt}`);
   printLine(io, `  sha256    ${queued.messageSha256}`);
+  for (const [i, a] of (queued.attachments ?? []).entries()) {
+    printLine(io, safeText(`  attach ${i}  ${a.name} (${a.mediaType}, ${a.size} bytes)`));
+  }
   printLine(io, `follow it with: mlax show ${queued.id}`);
 }
 
@@ -241,9 +321,15 @@ function printMessage(io: CliIo, m: MessageView): void {
   for (const [k, v] of lines) printLine(io, `${k.padEnd(width)}  ${safeText(v)}`);
   if (m.attachments.length > 0) {
     printLine(io, "attachments:");
-    for (const a of m.attachments) {
-      printLine(io, `  ${safeText(a.name)} (${safeText(a.mediaType)}, ${a.size} bytes)`);
-    }
+    const rows = m.attachments.map((a, i) => [
+      `  ${i}`,
+      a.name,
+      a.mediaType,
+      String(a.size),
+      a.sha256,
+    ]);
+    printLine(io, safeTable(["  #", "NAME", "TYPE", "BYTES", "SHA-256 (plaintext)"], rows));
+    printLine(io, `save one with: mlax attachment ${m.id} <#> -o <file>`);
   }
   printLine(io, "body:");
   printLine(io, safeLines(JSON.stringify(m.body, null, 2)));
@@ -293,6 +379,66 @@ async function evidenceCommand(io: CliIo, id: string, raw: unknown): Promise<voi
       `wrote ${o.out}: message ${id}, receipt ${safeText(String(r.status))} at ${safeText(String(r.receivedAt))}`,
     );
     printLine(io, `verify it offline: mlax verify ${o.out} --ca <network CA certificate>`);
+  }
+}
+
+// ---------------------------------------------------------------------------------- attachment
+
+const attachmentSchema = showSchema.extend({ out: z.string().min(1) });
+const attachmentIndex = z
+  .string()
+  .regex(/^(0|[1-9][0-9]?)$/, "a manifest index from 0 to 99")
+  .transform(Number);
+
+async function attachmentCommand(
+  io: CliIo,
+  id: string,
+  indexText: string,
+  raw: unknown,
+): Promise<void> {
+  const o = parseInput(attachmentSchema, raw);
+  parseInput(uuid, id);
+  const index = parseInput(attachmentIndex, indexText);
+  const client = connect(io, o);
+  const options = { box: o.box, from: o.from };
+  const m = await client.getMessage(id, options);
+  const entry = m.attachments[index];
+  if (!entry) {
+    throw new HttpError(
+      "NOT_FOUND",
+      `message ${id} has ${m.attachments.length} attachment(s), no #${index}`,
+    );
+  }
+  // The name is the sender's: shown, never used as a path (the file goes where -o says).
+  const saved = await client.saveAttachment(id, index, o.out, {
+    ...options,
+    expectedSize: entry.size,
+  });
+  if (saved.size !== entry.size || saved.sha256 !== entry.sha256) {
+    await rm(o.out, { force: true });
+    throw new EnvelopeError(
+      "MESSAGE_ATTACHMENT_INVALID",
+      `the download does not match the signed manifest (size ${saved.size}, sha256 ${saved.sha256})`,
+    );
+  }
+  const summary = {
+    file: o.out,
+    messageId: id,
+    index,
+    name: entry.name,
+    mediaType: entry.mediaType,
+    size: saved.size,
+    sha256: saved.sha256,
+  };
+  if (o.json) printJson(io, summary);
+  else {
+    printLine(
+      io,
+      safeText(
+        `wrote ${o.out}: attachment ${index} "${entry.name}" (${entry.mediaType}, ${saved.size} bytes)`,
+      ),
+    );
+    printLine(io, `  sha256  ${saved.sha256} (matches the signed manifest)`);
   }
 }
 
@@ -387,7 +533,12 @@ export function registerClientCommands(program: Command, io: CliIo): void {
       .option("--type <type>", `message type: ${MESSAGE_TYPES.join(", ")}`, "request")
       .option("--thread <uuid>", "thread id (the request's id) for a follow-up message")
       .option("--in-reply-to <uuid>", "the message this one answers")
-      .option("--ttl-hours <n>", "time to live in hours (default 30 days)"),
+      .option("--ttl-hours <n>", "time to live in hours (default 30 days)")
+      .option(
+        "--attach <file>",
+        `attach a file (repeatable, up to ${ATTACHMENT_LIMITS.maxFiles}; encrypted by the node)`,
+        (value: string, previous: string[] = []) => [...previous, value],
+      ),
   ).action((body: string, raw: unknown) => sendCommand(io, body, raw));
 
   for (const box of ["inbox", "outbox"] as const) {
@@ -424,6 +575,22 @@ export function registerClientCommands(program: Command, io: CliIo): void {
       .option("--box <box>", "inbox or outbox (when an id is in both)")
       .option("--from <id>", "the sending authority (inbound ids are unique per sender)"),
   ).action((id: string, raw: unknown) => evidenceCommand(io, id, raw));
+
+  withConnection(
+    program
+      .command("attachment")
+      .description(
+        "save a message's attachment (decrypted by the node, checked against the manifest)",
+      )
+      .argument("<id>", "message id")
+      .argument("<index>", "the attachment's # in `mlax show` (from 0)")
+      .requiredOption(
+        "-o, --out <file>",
+        "where to write it (mode 0600; the sender's name is not used)",
+      )
+      .option("--box <box>", "inbox or outbox (when an id is in both)")
+      .option("--from <id>", "the sending authority (inbound ids are unique per sender)"),
+  ).action((id: string, index: string, raw: unknown) => attachmentCommand(io, id, index, raw));
 
   withConnection(
     program

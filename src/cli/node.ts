@@ -53,14 +53,13 @@ async function startCommand(io: CliIo, raw: unknown): Promise<void> {
     ...(o.logLevel ? { logLevel: o.logLevel } : {}),
   });
   const node = await createNode(config, { now: () => io.now() });
-  await node.start();
-  await new Promise<void>((resolve) => {
-    let stopping = false;
+  // Handlers first: a signal that arrives right after the "started" line must stop the node.
+  let stopping: Promise<void> | undefined;
+  const stopped = new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       if (stopping) return;
-      stopping = true;
       node.context.log.info({ signal }, "stopping");
-      node.stop().then(resolve, (error) => {
+      stopping = node.stop().then(resolve, (error) => {
         node.context.log.error({ err: error }, "stop failed");
         resolve();
       });
@@ -69,6 +68,8 @@ async function startCommand(io: CliIo, raw: unknown): Promise<void> {
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGHUP", () => void node.reloadDirectory());
   });
+  await node.start();
+  await stopped;
 }
 
 export function registerNodeCommands(program: Command, io: CliIo): void {

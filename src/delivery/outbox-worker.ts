@@ -1,15 +1,24 @@
 /**
  * The outbox worker (DESIGN.md "Delivery"): claims due messages (urgent first), sends each sealed
- * envelope to the recipient's endpoint from the directory over mutual TLS, verifies the signed
- * receipt (pinned signer = the recipient, messageSha256, from/to) and stores it raw. Transient
+ * envelope, with its attachment blobs as `attachment` parts in manifest order, to the recipient's
+ * endpoint from the directory over mutual TLS, verifies the signed receipt (pinned signer = the
+ * recipient, messageSha256, from/to; an accepted one must list the SHA-256 of exactly the blobs
+ * sent in `attachmentsSha256`) and stores it raw. Transient
  * failures are retried with capped exponential backoff and jitter until expiresAt; then the message
  * is marked failed and said so loudly. A peer's definitive refusal fails it at once.
  */
+import { stat } from "node:fs/promises";
 import { verifyReceipt } from "../envelope/receipt.ts";
 import type { TrustView } from "../envelope/trust.ts";
-import { DeliveryError, isMlaxError, type MlaxError, toMlaxError } from "../errors.ts";
+import {
+  DeliveryError,
+  EvidenceError,
+  isMlaxError,
+  type MlaxError,
+  toMlaxError,
+} from "../errors.ts";
 import type { Logger } from "../log.ts";
-import type { ClaimedMessage, Store } from "../store/index.ts";
+import type { BlobStore, ClaimedMessage, Store } from "../store/index.ts";
 import { type BackoffPolicy, DEFAULT_BACKOFF, retryDelayMs } from "./backoff.ts";
 import type { PeerClient, PeerResponse } from "./peer-client.ts";
 
@@ -17,6 +26,8 @@ export interface OutboxWorkerOptions {
   readonly self: string;
   readonly store: Store;
   readonly client: PeerClient;
+  /** Where the attachment blobs of queued messages are. */
+  readonly blobs: BlobStore;
   /** The current trust view and endpoint lookup (the directory may change while running). */
   trust(): TrustView;
   endpointOf(authorityId: string): string;
@@ -74,6 +85,31 @@ export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
   let pass: Promise<number> | undefined;
   let again = false;
 
+  /** The blob files to send, or why they cannot be sent (missing, or not the size recorded). */
+  async function blobParts(m: ClaimedMessage): Promise<{ path: string }[] | string> {
+    const parts: { path: string }[] = [];
+    for (const a of m.attachments) {
+      let path: string;
+      try {
+        path = options.blobs.path(a.blobName);
+      } catch {
+        return `attachment ${a.index}: the blob name is malformed`;
+      }
+      const size = await stat(path).then(
+        (info) => info.size,
+        (error: NodeJS.ErrnoException) => {
+          if (error.code === "ENOENT") return -1;
+          throw error;
+        },
+      );
+      if (size !== a.size) {
+        return `attachment ${a.index}: blob ${a.blobName} is ${size < 0 ? "missing" : `${size} bytes, not ${a.size}`}`;
+      }
+      parts.push({ path });
+    }
+    return parts;
+  }
+
   async function deliver(m: ClaimedMessage): Promise<void> {
     const line = { msgId: m.id, to: m.to, attempt: m.attempts };
     if (options.now().getTime() >= Date.parse(m.expiresAt)) {
@@ -87,7 +123,14 @@ export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
     }
     try {
       const endpoint = options.endpointOf(m.to);
-      const response = await options.client.postEnvelope(m.to, endpoint, m.envelope);
+      const parts = await blobParts(m);
+      if (typeof parts === "string") {
+        // A blob that is gone or changed size cannot be sent, now or later.
+        store.markFailed(m.id, { code: "STORE_FAILED", message: parts }, options.now());
+        log.error(line, `delivery FAILED: ${parts}`);
+        return;
+      }
+      const response = await options.client.postEnvelope(m.to, endpoint, m.envelope, parts);
       if (response.status !== 200) {
         const problem = problemOf(response);
         if (isDefinitive(response.status, problem.code)) {
@@ -106,6 +149,18 @@ export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
         at: [now],
         expect: { messageId: m.id, messageSha256: m.payloadSha256, from: m.to, to: m.from },
       });
+      const sent = m.attachments.map((a) => a.ciphertextSha256);
+      if (
+        receipt.status === "accepted" &&
+        (receipt.attachmentsSha256.length !== sent.length ||
+          receipt.attachmentsSha256.some((h, i) => h !== sent[i]))
+      ) {
+        throw new EvidenceError(
+          "RECEIPT_MISMATCH",
+          "receipt attachmentsSha256 does not list the attachment ciphertexts sent",
+          { details: { field: "attachmentsSha256" } },
+        );
+      }
       if (receipt.status === "accepted") {
         store.markDelivered(m.id, { receiptJws: token as string, at: now });
         log.info({ ...line, receiptId: receipt.id }, "delivered, receipt verified");

@@ -3,8 +3,11 @@
  * certificate, the network CA as the only trust anchor for the server, and the server certificate
  * pinned: it must be a tls certificate the directory lists for the authority we are delivering to
  * (every tls certificate names localhost, so the host name alone does not tell nodes apart).
+ * Attachments go as `attachment` parts in manifest order, each a file-backed Blob
+ * (`fs.openAsBlob`): they stream from disk, never whole into memory (src/peer/attachments.ts).
  */
 import { createHash } from "node:crypto";
+import { openAsBlob } from "node:fs";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { Agent, FormData, fetch } from "undici";
 import { DeliveryError } from "../errors.ts";
@@ -25,9 +28,8 @@ export interface PeerResponse {
   readonly body: unknown;
 }
 
-export interface OutboundAttachment {
-  readonly data: Uint8Array;
-}
+/** One `attachment` part: a ciphertext file on disk (a blob), or bytes in memory (tests). */
+export type OutboundAttachment = { readonly path: string } | { readonly data: Uint8Array };
 
 export interface PeerClient {
   postEnvelope(
@@ -40,6 +42,11 @@ export interface PeerClient {
 }
 
 const MAX_RESPONSE_BYTES = 256 * 1024;
+/**
+ * The slowest upload rate a delivery is given time for: a request's deadline is the request
+ * timeout plus its attachment bytes at this rate (1 MiB/s), so large attachments are not cut off.
+ */
+const MIN_UPLOAD_BYTES_PER_MS = (1024 * 1024) / 1000;
 
 export function createPeerClient(options: PeerClientOptions): PeerClient {
   const timeout = options.requestTimeoutMs ?? 30_000;
@@ -80,16 +87,28 @@ export function createPeerClient(options: PeerClientOptions): PeerClient {
       const url = new URL("/peer/v1/envelopes", endpoint);
       const form = new FormData();
       form.append("envelope", envelope);
-      attachments.forEach((a, i) => {
-        form.append("attachment", new Blob([a.data]), `attachment-${i}.bin`);
-      });
+      let attachmentBytes = 0;
+      for (const [i, a] of attachments.entries()) {
+        let blob: Blob;
+        try {
+          blob =
+            "path" in a
+              ? await openAsBlob(a.path, { type: "application/octet-stream" })
+              : new Blob([a.data], { type: "application/octet-stream" });
+        } catch (cause) {
+          throw new DeliveryError("STORE_FAILED", `attachment ${i} cannot be read`, { cause });
+        }
+        attachmentBytes += blob.size;
+        form.append("attachment", blob, `attachment-${i}.bin`);
+      }
+      const deadline = timeout + Math.ceil(attachmentBytes / MIN_UPLOAD_BYTES_PER_MS);
       let res: Awaited<ReturnType<typeof fetch>>;
       try {
         res = await fetch(url, {
           method: "POST",
           body: form,
           dispatcher: agentFor(authorityId),
-          signal: AbortSignal.timeout(timeout),
+          signal: AbortSignal.timeout(deadline),
         });
       } catch (cause) {
         const reason = (cause as { cause?: { code?: string; message?: string } })?.cause;

@@ -11,13 +11,14 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { createOutboxWorker, type OutboxWorker } from "../delivery/outbox-worker.ts";
 import { createPeerClient, type PeerClient } from "../delivery/peer-client.ts";
+import { createCheckpointSigner } from "../envelope/audit-checkpoint.ts";
 import { ConfigError, isMlaxError } from "../errors.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { createOperatorApp } from "../operator/app.ts";
 import { createPeerApp } from "../peer/app.ts";
 import { tlsClientIdentity } from "../peer/client-identity.ts";
 import { createPeerServer } from "../peer/server.ts";
-import { openStore, type Store } from "../store/index.ts";
+import { openBlobStore, openStore, type Store } from "../store/index.ts";
 import type { NodeConfig } from "./config.ts";
 import type { NodeContext } from "./context.ts";
 import {
@@ -30,6 +31,8 @@ import {
 export const STORE_FILE = "store.sqlite";
 /** How often the node looks for a newer certs/directory.jws. */
 const DIRECTORY_POLL_MS = 30_000;
+/** How often the node signs an audit checkpoint (and once more at every stop). */
+const AUDIT_CHECKPOINT_MS = 15 * 60_000;
 
 export interface NodeOverrides {
   readonly now?: () => Date;
@@ -147,6 +150,7 @@ export async function createNode(
     self: config.authorityId,
     store,
     client,
+    blobs: openBlobStore(config.dataDir),
     trust: () => network.trust,
     endpointOf: (id) => network.directory.authority(id).endpoint,
     now,
@@ -167,6 +171,7 @@ export async function createNode(
       trust: () => network.trust,
       languages: () => network.directory.authority(config.authorityId).languages,
       store,
+      blobs: openBlobStore(config.dataDir),
       now,
       log,
     },
@@ -177,6 +182,20 @@ export async function createNode(
   let peerServer: Server | undefined;
   let apiServer: Server | undefined;
   let directoryTimer: NodeJS.Timeout | undefined;
+  let auditTimer: NodeJS.Timeout | undefined;
+  // DESIGN.md "Evidence and audit": the hash-chained log is checkpointed, signed by our sign key.
+  const signCheckpoint = createCheckpointSigner(keys.sign, [network.ca], config.authorityId, now);
+  async function checkpoint(): Promise<void> {
+    try {
+      const head = store.auditHead();
+      const last = store.listAuditCheckpoints().at(-1);
+      if (!head || last?.seq === head.seq) return;
+      const cp = await store.checkpointAudit(signCheckpoint);
+      if (cp) log.info({ seq: cp.seq }, "audit checkpoint signed");
+    } catch (error) {
+      log.error({ err: error }, "audit checkpoint failed");
+    }
+  }
   let directoryMtime = statSync(network.layout.directoryJws).mtimeMs;
 
   async function reloadDirectory(): Promise<boolean> {
@@ -233,6 +252,8 @@ export async function createNode(
       worker?.start();
       directoryTimer = setInterval(() => void reloadDirectory(), DIRECTORY_POLL_MS);
       directoryTimer.unref();
+      auditTimer = setInterval(() => void checkpoint(), AUDIT_CHECKPOINT_MS);
+      auditTimer.unref();
       const peerUrl = `https://${config.peer.host}:${peerAddress.port}`;
       const apiUrl = `http://${config.api.host}:${apiAddress.port}`;
       log.info(
@@ -248,9 +269,11 @@ export async function createNode(
     },
     async stop() {
       clearInterval(directoryTimer);
+      clearInterval(auditTimer);
       await Promise.all([close(peerServer), close(apiServer)]);
       await worker?.stop();
       await client.close();
+      await checkpoint();
       store.close();
       log.info({ authority: config.authorityId }, `node ${config.authorityId} stopped`);
     },

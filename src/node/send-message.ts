@@ -2,17 +2,20 @@
  * Queues an outbound message (operator API `POST /api/v1/messages`, `mlax send`): the body is
  * checked against its domain schema (and, for a request, UNTOC 18(14): a language the recipient
  * accepts), signed, sealed to the recipient's pinned enc certificate, and committed to the outbox
- * before any send (DESIGN.md "Delivery").
+ * before any send (DESIGN.md "Delivery"). Attachments arrive already encrypted into blobs under the
+ * message's key (src/operator/attachment-upload.ts; src/peer/attachments.ts, step 1): their
+ * manifest and key go into the signed message, their blobs into the outbox rows.
  */
 import { z } from "zod";
 import { MESSAGE_TYPES } from "../domain/message-types.ts";
 import { computePriority, type Priority } from "../domain/priority.ts";
 import { parseRequestBody } from "../domain/request.ts";
-import { authorityIdSchema, UUID_PATTERN } from "../envelope/message.ts";
+import { type AttachmentManifest, authorityIdSchema, UUID_PATTERN } from "../envelope/message.ts";
 import { newMessage } from "../envelope/new-message.ts";
 import { seal } from "../envelope/seal.ts";
 import { InputError } from "../errors.ts";
 import { checkMessage } from "../policy/check-message.ts";
+import type { AttachmentBlob } from "../store/index.ts";
 import type { NodeContext } from "./context.ts";
 
 export const sendMessageSchema = z.strictObject({
@@ -28,6 +31,17 @@ export const sendMessageSchema = z.strictObject({
 
 export type SendMessageInput = z.input<typeof sendMessageSchema>;
 
+/** Attachments of an outgoing message, already encrypted under `key` into their blobs. */
+export interface OutgoingAttachments {
+  /** The message's attachmentKey (base64url, `generateAttachmentKey`). */
+  readonly key: string;
+  /** In manifest order: entry i was encrypted with index i. */
+  readonly items: readonly {
+    readonly manifest: AttachmentManifest;
+    readonly blob: AttachmentBlob;
+  }[];
+}
+
 export interface QueuedMessage {
   readonly id: string;
   readonly type: string;
@@ -39,6 +53,8 @@ export interface QueuedMessage {
   readonly urgent: boolean;
   readonly priority: number;
   readonly messageSha256: string;
+  /** The signed manifest (empty without attachments). */
+  readonly attachments: readonly AttachmentManifest[];
   readonly priorityFactors?: Priority["factors"];
 }
 
@@ -56,8 +72,17 @@ export function parseSendMessage(input: unknown): z.output<typeof sendMessageSch
   return parsed.data;
 }
 
-export async function sendMessage(ctx: NodeContext, raw: unknown): Promise<QueuedMessage> {
+/**
+ * Checks, signs, seals and queues a message. The caller owns the attachment blobs until this
+ * resolves: on a throw nothing names them and the caller removes them.
+ */
+export async function sendMessage(
+  ctx: NodeContext,
+  raw: unknown,
+  attachments?: OutgoingAttachments,
+): Promise<QueuedMessage> {
   const input = parseSendMessage(raw);
+  const items = attachments?.items ?? [];
   const now = ctx.now();
   const network = ctx.network();
   const recipient = network.directory.authority(input.to);
@@ -73,6 +98,8 @@ export async function sendMessage(ctx: NodeContext, raw: unknown): Promise<Queue
     ttlMs: input.ttlHours ? input.ttlHours * 3_600_000 : undefined,
     threadId: input.threadId,
     inReplyTo: input.inReplyTo,
+    attachments: items.map((a) => a.manifest),
+    ...(items.length > 0 ? { attachmentKey: attachments?.key } : {}),
   });
   // The same checks the recipient will apply, so a refusal is known before anything is sent.
   checkMessage(ctx.store, message, recipient.languages);
@@ -94,12 +121,18 @@ export async function sendMessage(ctx: NodeContext, raw: unknown): Promise<Queue
     urgent,
     priority: score,
     queuedAt: now,
+    attachments: items.map((a) => a.blob),
   });
-  ctx.log.info(
-    { msgId: message.id, to: message.to, type: message.type, urgent, priority: score },
-    "message queued",
-  );
-  ctx.kickOutbox();
+  // Committed: from here on nothing may throw, or the caller would remove blobs the outbox names.
+  try {
+    ctx.log.info(
+      { msgId: message.id, to: message.to, type: message.type, urgent, priority: score },
+      "message queued",
+    );
+    ctx.kickOutbox();
+  } catch {
+    // The worker also polls; a failed wake-up only delays the first attempt.
+  }
   return {
     id: message.id,
     type: message.type,
@@ -111,6 +144,7 @@ export async function sendMessage(ctx: NodeContext, raw: unknown): Promise<Queue
     urgent,
     priority: score,
     messageSha256: sealed.messageSha256,
+    attachments: message.attachments,
     ...(priority ? { priorityFactors: priority.factors } : {}),
   };
 }

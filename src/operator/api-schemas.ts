@@ -22,6 +22,12 @@ function queryInt(min: number, max: number) {
 
 export const messageIdSchema = z.string().regex(UUID_PATTERN, "a lowercase UUID");
 
+/** `GET /api/v1/messages/:id/attachments/:index`: a manifest index (0..99, decimal). */
+export const attachmentIndexSchema = z
+  .string()
+  .regex(/^(0|[1-9][0-9]?)$/, "a manifest index from 0 to 99")
+  .transform(Number);
+
 const cursor = z
   .string()
   .min(1)

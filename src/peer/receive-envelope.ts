@@ -8,7 +8,11 @@
  *   same from + id + signed payload    → the stored receipt, byte for byte; nothing delivered twice
  *   same from + id, other payload      → DUPLICATE_CONFLICT (409), security event, original kept
  *   authentic but refused              → signed `rejected` receipt with the reason code
+ *   attachment parts ≠ signed manifest → signed `rejected` receipt MESSAGE_ATTACHMENT_INVALID
  *   otherwise                          → signed `accepted` receipt
+ * Every receipt lists the SHA-256 of each attachment part received (the ciphertext) in
+ * `attachmentsSha256`. Accepted parts are moved into blobs/ before the transaction that stores
+ * them with the message and its receipt (attachments.ts).
  */
 import type { X509Certificate } from "node:crypto";
 import { computePriority } from "../domain/priority.ts";
@@ -19,7 +23,8 @@ import type { LocalKey, TrustView } from "../envelope/trust.ts";
 import { type ErrorCode, HttpError, isMlaxError, MessageRefusedError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { checkMessage } from "../policy/check-message.ts";
-import type { Store } from "../store/index.ts";
+import type { AttachmentBlob, BlobStore, Store } from "../store/index.ts";
+import { type ReceivedPart, verifyAttachments } from "./attachments.ts";
 
 export interface ReceiveContext {
   readonly self: {
@@ -34,6 +39,8 @@ export interface ReceiveContext {
   /** The languages this authority accepts (its directory entry). */
   languages(): readonly string[];
   readonly store: Store;
+  /** Where attachment parts arrive (incoming/) and accepted ones are kept (blobs/). */
+  readonly blobs: BlobStore;
   now(): Date;
   readonly log: Logger;
 }
@@ -42,6 +49,11 @@ export interface ReceiveInput {
   readonly envelope: unknown;
   /** The authority of the verified TLS client certificate. */
   readonly clientAuthority: string;
+  /**
+   * The `attachment` parts as received, in order, under incoming/ (default none). The caller
+   * removes whatever is left of them afterwards; accepted ones are moved into blobs/.
+   */
+  readonly attachments?: readonly ReceivedPart[];
 }
 
 export interface ReceiveResult {
@@ -77,37 +89,82 @@ async function openEnvelope(ctx: ReceiveContext, envelope: unknown, now: Date): 
   }
 }
 
+function refuse(ctx: ReceiveContext, opened: Opened, reason: ErrorCode, detail: string): Outcome {
+  ctx.log.info({ msgId: opened.message.id, reason, detail }, "authentic message refused");
+  return {
+    kind: "rejected",
+    reason,
+    refused: {
+      message: { id: opened.message.id, from: opened.message.from, to: opened.message.to },
+      parsed: opened.message,
+      jws: opened.jws,
+      messageSha256: opened.messageSha256,
+      envelopeSha256: opened.envelopeSha256,
+      signer: opened.signer,
+    },
+  };
+}
+
 /**
  * Authentic messages that break the domain rules get a signed `rejected` receipt with the reason:
- * attachments this node cannot receive yet, a body that does not fit its type, a request in a
- * language we do not accept (UNTOC 18(14)), a follow-up the thread state machine forbids.
+ * a body that does not fit its type, a request in a language we do not accept (UNTOC 18(14)), a
+ * follow-up the thread state machine forbids.
  */
 function applyDomainChecks(ctx: ReceiveContext, opened: Opened): Outcome {
-  const refuse = (reason: ErrorCode, detail: string): Outcome => {
-    ctx.log.info({ msgId: opened.message.id, reason, detail }, "authentic message refused");
-    return {
-      kind: "rejected",
-      reason,
-      refused: {
-        message: { id: opened.message.id, from: opened.message.from, to: opened.message.to },
-        parsed: opened.message,
-        jws: opened.jws,
-        messageSha256: opened.messageSha256,
-        envelopeSha256: opened.envelopeSha256,
-        signer: opened.signer,
-      },
-    };
-  };
-  if (opened.message.attachments.length > 0) {
-    return refuse("MESSAGE_ATTACHMENT_INVALID", "this node does not receive attachments yet");
-  }
   try {
     const languages = ctx.languages();
     checkMessage(ctx.store, opened.message, languages);
     return { kind: "accepted", opened };
   } catch (error) {
     if (!isMlaxError(error)) throw error;
-    return refuse(error.code === "INPUT_INVALID" ? "MESSAGE_INVALID" : error.code, error.message);
+    return refuse(
+      ctx,
+      opened,
+      error.code === "INPUT_INVALID" ? "MESSAGE_INVALID" : error.code,
+      error.message,
+    );
+  }
+}
+
+/** The parts must be the manifest's ciphertexts, in order (attachments.ts, step 3). */
+async function applyAttachmentChecks(
+  ctx: ReceiveContext,
+  opened: Opened,
+  parts: readonly ReceivedPart[],
+): Promise<Outcome> {
+  try {
+    await verifyAttachments(opened.message, parts);
+    return { kind: "accepted", opened };
+  } catch (error) {
+    if (!isMlaxError(error) || error.code !== "MESSAGE_ATTACHMENT_INVALID") throw error;
+    return refuse(ctx, opened, "MESSAGE_ATTACHMENT_INVALID", error.message);
+  }
+}
+
+/** Moves accepted parts into blobs/ (fsync'd) and names them for the `attachments` rows. */
+async function keepParts(
+  ctx: ReceiveContext,
+  parts: readonly ReceivedPart[],
+): Promise<AttachmentBlob[]> {
+  const kept: AttachmentBlob[] = [];
+  try {
+    for (const part of parts) {
+      const blobName = await ctx.blobs.adopt(part.path);
+      kept.push({ blobName, ciphertextSha256: part.sha256, size: part.size });
+    }
+    return kept;
+  } catch (error) {
+    await forgetBlobs(ctx, kept);
+    throw error;
+  }
+}
+
+/** Removes blobs that no row names (the message was not stored after all). */
+async function forgetBlobs(ctx: ReceiveContext, blobs: readonly AttachmentBlob[]): Promise<void> {
+  for (const blob of blobs) {
+    await ctx.blobs.remove(blob.blobName).catch((err: unknown) => {
+      ctx.log.error({ err, blob: blob.blobName }, "could not remove an orphan attachment blob");
+    });
   }
 }
 
@@ -156,13 +213,18 @@ export async function receiveEnvelope(
     };
   }
 
+  const parts = input.attachments ?? [];
   if (outcome.kind === "accepted") outcome = applyDomainChecks(ctx, outcome.opened);
+  if (outcome.kind === "accepted")
+    outcome = await applyAttachmentChecks(ctx, outcome.opened, parts);
   const status = outcome.kind === "accepted" ? "accepted" : "rejected";
   const reason = outcome.kind === "rejected" ? outcome.reason : undefined;
   const receipt = await createReceipt({
     message: head.message,
     messageSha256: head.messageSha256,
     envelopeSha256: head.envelopeSha256,
+    // The ciphertext of each part as received (the plaintext digests are in the signed manifest).
+    attachmentsSha256: parts.map((p) => p.sha256),
     status,
     ...(reason ? { reason } : {}),
     receivedAt: now,
@@ -183,18 +245,29 @@ export async function receiveEnvelope(
   }
   const { urgent, priority } =
     outcome.kind === "accepted" ? triage(outcome.opened, now) : { urgent: false, priority: 0 };
-  const stored = ctx.store.recordInbound({
-    message,
-    jws: head.jws,
-    payloadSha256: head.messageSha256,
-    envelopeSha256: head.envelopeSha256,
-    receiptJws: receipt,
-    receiptStatus: status,
-    ...(reason ? { reason } : {}),
-    receivedAt: now,
-    urgent,
-    priority,
-  });
+  // Blobs are durable before the transaction that names them: a crash leaves an orphan file at
+  // worst, never a stored message without its attachments.
+  const kept = status === "accepted" ? await keepParts(ctx, parts) : [];
+  let stored: ReturnType<Store["recordInbound"]>;
+  try {
+    stored = ctx.store.recordInbound({
+      message,
+      jws: head.jws,
+      payloadSha256: head.messageSha256,
+      envelopeSha256: head.envelopeSha256,
+      receiptJws: receipt,
+      receiptStatus: status,
+      ...(reason ? { reason } : {}),
+      receivedAt: now,
+      urgent,
+      priority,
+      attachments: kept,
+    });
+  } catch (error) {
+    await forgetBlobs(ctx, kept);
+    throw error;
+  }
+  if (stored.outcome !== "stored") await forgetBlobs(ctx, kept);
   switch (stored.outcome) {
     case "stored":
       ctx.log.info({ msgId, from: signer, type: message.type, status, reason }, "message received");

@@ -32,7 +32,7 @@ export function checkMessage(
   }
   const thread = store.threadMessages(message.threadId);
   const first = thread[0];
-  if (!first || first.type !== "request" || first.id !== message.threadId) {
+  if (first?.type !== "request" || first.id !== message.threadId) {
     throw new MlaxError(
       "THREAD_INVALID",
       `thread ${message.threadId} is unknown here: a ${message.type} must follow a request exchanged through this node`,

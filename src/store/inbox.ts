@@ -6,6 +6,7 @@
  */
 import { sha256Hex } from "../envelope/digest.ts";
 import { InputError } from "../errors.ts";
+import { checkAttachmentBlobs, createAttachmentRows } from "./attachment-rows.ts";
 import type { AuditLog } from "./audit-log.ts";
 import { checkPriority, prepareInsertMessage } from "./message-rows.ts";
 import type { SecurityEvents } from "./security-events.ts";
@@ -33,6 +34,7 @@ interface InboundRow {
 export function createInbox(ctx: StoreContext, audit: AuditLog, security: SecurityEvents) {
   const { db } = ctx;
   const insertMessage = prepareInsertMessage(db);
+  const attachments = createAttachmentRows(db);
   const findStmt = db.prepare<[string, string], InboundRow>(
     `SELECT m.payload_sha256, r.receipt_jws, r.status
        FROM messages m JOIN receipts r ON r.message_seq = m.seq
@@ -78,6 +80,7 @@ export function createInbox(ctx: StoreContext, audit: AuditLog, security: Securi
       priority: input.priority ?? 0,
       storedAt: receivedAt,
     });
+    attachments.insert(seq, input.attachments ?? []);
     const receiptSha256 = sha256Hex(input.receiptJws);
     const reason = input.reason === undefined ? null : clip(input.reason, 200);
     insertReceiptStmt.run(
@@ -128,6 +131,11 @@ export function createInbox(ctx: StoreContext, audit: AuditLog, security: Securi
     if (input.receiptStatus === "rejected" && !input.reason) {
       throw new InputError("INPUT_INVALID", "a rejected receipt needs a reason");
     }
+    // A stored, accepted message always has its blobs; a rejected one keeps none.
+    checkAttachmentBlobs(
+      input.attachments ?? [],
+      input.receiptStatus === "accepted" ? input.message.attachments.length : 0,
+    );
     const receivedAt = isoTime(input.receivedAt, "receivedAt");
     return guard("record the inbound message", () =>
       db.transaction(record).immediate(input, receivedAt),

@@ -3,13 +3,15 @@
  * pagination on the internal seq (no gaps or repeats while rows are added), and one message with
  * its delivery state and receipt.
  */
-
+import type { AttachmentManifest } from "../envelope/message.ts";
+import { createAttachmentRows } from "./attachment-rows.ts";
 import { type MessageRow, toSummary } from "./message-rows.ts";
 import { decodeCursor, encodeCursor } from "./page-cursor.ts";
 import type { StoreContext } from "./store-context.ts";
 import { checkLimit } from "./store-context.ts";
 import { guard } from "./store-errors.ts";
 import type {
+  AttachmentRecord,
   Direction,
   GetMessageOptions,
   ListMessagesQuery,
@@ -90,6 +92,7 @@ export function createListing(ctx: StoreContext) {
   const receiptStmt = db.prepare<[number], ReceiptRow>(
     "SELECT * FROM receipts WHERE message_seq = ?",
   );
+  const attachments = createAttachmentRows(db);
 
   const threadStmt = db.prepare<[string], ThreadRow>(
     `SELECT m.direction, m.id, m.type, m.from_authority, m.to_authority, m.created_at, m.body_json
@@ -171,7 +174,32 @@ export function createListing(ctx: StoreContext) {
     );
   }
 
-  return { listMessages, getMessage, threadMessages };
+  function getAttachment(
+    id: string,
+    index: number,
+    options: GetMessageOptions = {},
+  ): AttachmentRecord | undefined {
+    if (!Number.isSafeInteger(index) || index < 0) return undefined;
+    const direction = options.box === undefined ? null : options.box === "inbox" ? "in" : "out";
+    return guard("read the attachment", () =>
+      db.transaction((): AttachmentRecord | undefined => {
+        const row = byIdStmt.get({ id, direction, from: options.from ?? null });
+        if (row === undefined) return undefined;
+        const manifest = (JSON.parse(row.attachments_json) as AttachmentManifest[])[index];
+        if (manifest === undefined) return undefined;
+        const blob = attachments.get(row.seq, index);
+        return {
+          box: row.direction === "in" ? "inbox" : "outbox",
+          messageId: row.id,
+          jws: row.jws,
+          manifest,
+          ...(blob === undefined ? {} : { blob }),
+        };
+      })(),
+    );
+  }
+
+  return { listMessages, getMessage, getAttachment, threadMessages };
 }
 
 function toStoredReceipt(row: ReceiptRow): StoredReceipt {

@@ -142,7 +142,32 @@ CREATE TABLE node_state (
 ) STRICT;
 `;
 
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, up: V1_SCHEMA }];
+// Attachment ciphertexts (DESIGN.md wire protocol v1: files `attachment`, in manifest order). The
+// STREAM ciphertext of attachment `idx` is the file <dataDir>/blobs/<blob_name> (a random name,
+// never derived from peer or operator input); the row pins its SHA-256 and size, so every retry
+// sends the same bytes and a receipt's attachmentsSha256 can be checked. Outbound messages have one
+// row per manifest entry from the moment they are queued; inbound ones only when accepted. The blob
+// file is fsync'd and renamed into place before the row commits: a crash leaves at most an orphan
+// file, never a row without its file.
+const V2_ATTACHMENTS = `
+CREATE TABLE attachments (
+  message_seq INTEGER NOT NULL REFERENCES messages (seq),
+  idx INTEGER NOT NULL CHECK (idx >= 0 AND idx < 100),
+  blob_name TEXT NOT NULL UNIQUE
+    CHECK (length(blob_name) = 37 AND blob_name GLOB '[0-9a-f]*.blob'),
+  -- SHA-256 and byte size of the ciphertext file (the plaintext ones are in the signed manifest)
+  ciphertext_sha256 TEXT NOT NULL CHECK (length(ciphertext_sha256) = 64),
+  size INTEGER NOT NULL CHECK (size >= 16),
+  PRIMARY KEY (message_seq, idx)
+) STRICT;
+CREATE TRIGGER attachments_no_update BEFORE UPDATE ON attachments
+BEGIN SELECT RAISE(ABORT, 'attachments are immutable'); END;
+`;
+
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, up: V1_SCHEMA },
+  { version: 2, up: V2_ATTACHMENTS },
+];
 
 /** The schema version this code writes; a store above it is refused. */
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

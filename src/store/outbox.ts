@@ -7,6 +7,7 @@
  */
 import { sha256Hex } from "../envelope/digest.ts";
 import { InputError, StoreError } from "../errors.ts";
+import { checkAttachmentBlobs, createAttachmentRows } from "./attachment-rows.ts";
 import type { AuditLog } from "./audit-log.ts";
 import { checkPriority, prepareInsertMessage } from "./message-rows.ts";
 import {
@@ -62,6 +63,7 @@ function checkFailure(error: DeliveryFailure): void {
 export function createOutbox(ctx: StoreContext, audit: AuditLog) {
   const { db } = ctx;
   const insertMessage = prepareInsertMessage(db);
+  const attachments = createAttachmentRows(db);
   const existingStmt = db.prepare<[string], { payload_sha256: string }>(
     "SELECT payload_sha256 FROM messages WHERE direction = 'out' AND id = ?",
   );
@@ -133,6 +135,7 @@ export function createOutbox(ctx: StoreContext, audit: AuditLog) {
       storedAt: queuedAt,
     });
     insertOutboxStmt.run(seq, queuedAt, input.envelope, queuedAt);
+    attachments.insert(seq, input.attachments ?? []);
     audit.append(
       "queued",
       message.id,
@@ -155,6 +158,7 @@ export function createOutbox(ctx: StoreContext, audit: AuditLog) {
     checkPayloadDigest(input.jws, input.payloadSha256);
     checkPriority(input.priority);
     if (input.envelope.length === 0) throw new InputError("INPUT_INVALID", "envelope is empty");
+    checkAttachmentBlobs(input.attachments ?? [], input.message.attachments.length);
     const queuedAt = isoTime(input.queuedAt ?? ctx.now(), "queuedAt");
     return guard("queue the outbound message", () =>
       db.transaction(enqueue).immediate(input, queuedAt),
@@ -182,6 +186,7 @@ export function createOutbox(ctx: StoreContext, audit: AuditLog) {
               jws: row.jws,
               payloadSha256: row.payload_sha256,
               envelope: row.envelope,
+              attachments: attachments.list(row.seq),
               attempts: row.attempts + 1,
               queuedAt: row.stored_at,
             };

@@ -5,13 +5,41 @@
  * one transaction. Failures throw StoreError (STORE_FAILED / STORE_CORRUPT); bad arguments throw
  * InputError (INPUT_INVALID).
  */
-import type { Message } from "../envelope/message.ts";
+import type { AttachmentManifest, Message } from "../envelope/message.ts";
 import type { AuditKind } from "./audit-hash.ts";
 
 export type Direction = "in" | "out";
 export type Box = "inbox" | "outbox";
 export type OutboxState = "queued" | "sending" | "delivered" | "rejected" | "failed";
 export type ReceiptStatus = "accepted" | "rejected";
+
+// --- attachments (migration 2; files by blob-store.ts) ---
+
+/** The ciphertext file of one attachment, as the `attachments` table names it. */
+export interface AttachmentBlob {
+  /** The file under <dataDir>/blobs (BLOB_NAME_PATTERN: random, never taken from input). */
+  readonly blobName: string;
+  /** SHA-256 hex of the ciphertext file (a receipt's `attachmentsSha256` entry). */
+  readonly ciphertextSha256: string;
+  /** Ciphertext bytes (at least 16: one GCM tag). */
+  readonly size: number;
+}
+
+export interface StoredAttachment extends AttachmentBlob {
+  /** 0-based position in the signed manifest. */
+  readonly index: number;
+}
+
+/** One attachment of a stored message: its signed manifest entry and, when kept, its blob. */
+export interface AttachmentRecord {
+  readonly box: Box;
+  readonly messageId: string;
+  /** The signed message JWS compact: its payload holds the `attachmentKey`. */
+  readonly jws: string;
+  readonly manifest: AttachmentManifest;
+  /** Absent when the ciphertext was not kept (an inbound message that was rejected). */
+  readonly blob?: StoredAttachment;
+}
 
 // --- inbound (peer API) ---
 
@@ -34,6 +62,11 @@ export interface RecordInboundInput {
   readonly urgent?: boolean;
   /** Higher first; default 0. */
   readonly priority?: number;
+  /**
+   * The verified ciphertext blobs, in manifest order: exactly one per manifest entry when
+   * accepted, none when rejected (default []). The files must already be in place (fsync'd).
+   */
+  readonly attachments?: readonly AttachmentBlob[];
 }
 
 export type RecordInboundResult =
@@ -76,6 +109,11 @@ export interface EnqueueOutboundInput {
   readonly priority: number;
   /** Default: the store clock. Also the first `nextAttemptAt`. */
   readonly queuedAt?: Date;
+  /**
+   * The ciphertext blobs, one per manifest entry in manifest order (default []); every attempt
+   * sends these same files. They must already be in place (fsync'd).
+   */
+  readonly attachments?: readonly AttachmentBlob[];
 }
 
 export interface EnqueueOutboundResult {
@@ -98,6 +136,8 @@ export interface ClaimedMessage {
   readonly jws: string;
   readonly payloadSha256: string;
   readonly envelope: string;
+  /** The ciphertext blobs to send as `attachment` parts, in manifest order. */
+  readonly attachments: readonly StoredAttachment[];
   /** Attempts including this one. */
   readonly attempts: number;
   readonly queuedAt: string;
@@ -329,6 +369,15 @@ export interface Store {
    * over an inbound one with the same id, and the earliest inbound one over later ones.
    */
   getMessage(id: string, options?: GetMessageOptions): MessageDetail | undefined;
+  /**
+   * Attachment `index` of the message `getMessage(id, options)` finds: its manifest entry and blob.
+   * Undefined when there is no such message or no such index.
+   */
+  getAttachment(
+    id: string,
+    index: number,
+    options?: GetMessageOptions,
+  ): AttachmentRecord | undefined;
 
   /**
    * The messages of a thread that count for its state (inbound accepted, outbound not rejected or

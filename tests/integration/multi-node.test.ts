@@ -3,7 +3,8 @@
  * files, real certificates (issue "Authority nodes that deliver", item 8).
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import {
   connect as netConnect,
   createServer as netServer,
@@ -18,6 +19,7 @@ import {
   createLocalNetwork,
   type LocalNetwork,
   type NodeHandle,
+  runCli,
   waitForMessage,
 } from "../../scripts/lib/local-network.ts";
 import { createPeerClient } from "../../src/delivery/peer-client.ts";
@@ -125,6 +127,85 @@ describe("three authority nodes over mutual TLS", { timeout: 240_000 }, () => {
     assert.equal(evidence.body.format, "mlax-evidence/1");
   });
 
+  it("carries two attachments end to end: sent with the CLI, delivered, served back byte-identical", async () => {
+    const files = join(dir, "attachments");
+    mkdirSync(files, { recursive: true });
+    const annex = randomBytes(3 * 1024 * 1024 + 12_345);
+    const paths = {
+      body: join(files, "body.json"),
+      pdf: join(files, "annex.pdf"),
+      empty: join(files, "empty.txt"),
+    };
+    const body = exampleRequestBody();
+    body.caseReference = "T-attach";
+    body.language = "en";
+    writeFileSync(paths.body, JSON.stringify(body));
+    writeFileSync(paths.pdf, annex);
+    writeFileSync(paths.empty, "");
+    const as = (node: NodeHandle) => ["--node", node.apiUrl, "--token", node.token];
+    const sent = await runCli([
+      "send",
+      paths.body,
+      "--to",
+      "ES-MJ",
+      "--attach",
+      paths.pdf,
+      "--attach",
+      paths.empty,
+      "--json",
+      ...as(co),
+    ]);
+    assert.equal(sent.code, 0, sent.stderr);
+    const queued = JSON.parse(sent.stdout) as { id: string; attachments: unknown[] };
+    assert.equal(queued.attachments.length, 2);
+
+    const d = await waitForMessage(co, queued.id, delivered, 60_000);
+    assert.equal(d.receipt.status, "accepted");
+    const listed = d.receipt.payload.attachmentsSha256 as string[];
+    assert.equal(listed.length, 2);
+    // The receipt lists the ciphertexts ES-MJ holds (its blobs), not the plaintexts.
+    const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+    const esBlobs = readdirSync(join(es.dataDir, "blobs")).map((n) =>
+      sha256(readFileSync(join(es.dataDir, "blobs", n))),
+    );
+    for (const h of listed) assert.ok(esBlobs.includes(h), `ES-MJ keeps the blob ${h}`);
+    assert.notEqual(listed[0], sha256(annex));
+
+    const inbox = await es.api(`/api/v1/messages/${queued.id}?box=inbox`);
+    assert.equal(inbox.status, 200);
+    assert.deepEqual(
+      inbox.body.attachments.map((a: { name: string; size: number }) => [a.name, a.size]),
+      [
+        ["annex.pdf", annex.length],
+        ["empty.txt", 0],
+      ],
+    );
+    for (const [node, box] of [
+      [es, "inbox"],
+      [co, "outbox"],
+    ] as const) {
+      for (const [index, expected] of [annex, Buffer.alloc(0)].entries()) {
+        const out = join(files, `${node.id}-${index}.out`);
+        const r = await runCli([
+          "attachment",
+          queued.id,
+          String(index),
+          "-o",
+          out,
+          "--box",
+          box,
+          "--json",
+          ...as(node),
+        ]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.ok(readFileSync(out).equals(expected), `${node.id} attachment ${index}`);
+      }
+    }
+    const shown = await runCli(["show", queued.id, "--box", "inbox", ...as(es)]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /annex\.pdf\s+application\/pdf\s+3158073/);
+  });
+
   it("retries while the receiver is down and delivers once it is back", async () => {
     await es.stop();
     const sent = await sendRequest(co, "ES-MJ", "T-down");
@@ -186,7 +267,11 @@ describe("three authority nodes over mutual TLS", { timeout: 240_000 }, () => {
           .map((c) => c.sha256),
     });
     try {
-      const r = await client.postEnvelope("ES-MJ", `https://127.0.0.1:${es.peerPort}`, sealed.envelope);
+      const r = await client.postEnvelope(
+        "ES-MJ",
+        `https://127.0.0.1:${es.peerPort}`,
+        sealed.envelope,
+      );
       assert.equal(r.status, 403);
       assert.equal((r.body as { code: string }).code, "PEER_CLIENT_MISMATCH");
     } finally {
