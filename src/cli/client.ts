@@ -76,7 +76,10 @@ export interface OperatorClient {
     id: string,
     index: number,
     dest: string,
-    options?: GetMessageOptions & { readonly expectedSize?: number },
+    options?: GetMessageOptions & {
+      readonly expectedSize?: number;
+      readonly expectedSha256?: string;
+    },
   ): Promise<SavedAttachment>;
   status(): Promise<NodeStatus>;
   securityEvents(options?: { limit?: number; beforeId?: number }): Promise<SecurityEventPage>;
@@ -227,7 +230,10 @@ export function createOperatorClient(options: OperatorClientOptions): OperatorCl
     messageId: string,
     index: number,
     dest: string,
-    o: GetMessageOptions & { readonly expectedSize?: number } = {},
+    o: GetMessageOptions & {
+      readonly expectedSize?: number;
+      readonly expectedSha256?: string;
+    } = {},
   ): Promise<SavedAttachment> {
     const response = await request(
       "GET",
@@ -259,6 +265,17 @@ export function createOperatorClient(options: OperatorClientOptions): OperatorCl
       const declared = Number(response.headers.get("content-length") ?? size);
       if (declared !== size) {
         throw new HttpError("PEER_ERROR", `the download ended after ${size} of ${declared} bytes`);
+      }
+      // Checked against the signed manifest before it replaces anything at `dest`.
+      const sha256 = hash.copy().digest("hex");
+      if (
+        (o.expectedSize !== undefined && size !== o.expectedSize) ||
+        (o.expectedSha256 !== undefined && sha256 !== o.expectedSha256)
+      ) {
+        throw new HttpError(
+          "MESSAGE_ATTACHMENT_INVALID",
+          `the download does not match the signed manifest (size ${size}, sha256 ${sha256})`,
+        );
       }
       await rename(tmp, dest);
     } catch (cause) {

@@ -11,13 +11,13 @@
  * Each takes --node (or MLAX_NODE, default http://127.0.0.1:8543), --token (or MLAX_TOKEN) and
  * --json. A node's problem+json answer fails the command with the node's code (exit 1).
  */
-import { rm, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import { extname } from "node:path";
 import { type Command, Option } from "commander";
 import { z } from "zod";
 import { MESSAGE_TYPES } from "../domain/message-types.ts";
 import { UUID_PATTERN } from "../envelope/message.ts";
-import { EnvelopeError, HttpError, InputError } from "../errors.ts";
+import { HttpError, InputError } from "../errors.ts";
 import { INBOX_STATES, MAX_SECURITY_EVENTS_PAGE, OUTBOX_STATES } from "../operator/api-schemas.ts";
 import type { MessageView } from "../operator/message-view.ts";
 import type { NodeStatus } from "../operator/node-status.ts";
@@ -413,14 +413,8 @@ async function attachmentCommand(
   const saved = await client.saveAttachment(id, index, o.out, {
     ...options,
     expectedSize: entry.size,
+    expectedSha256: entry.sha256,
   });
-  if (saved.size !== entry.size || saved.sha256 !== entry.sha256) {
-    await rm(o.out, { force: true });
-    throw new EnvelopeError(
-      "MESSAGE_ATTACHMENT_INVALID",
-      `the download does not match the signed manifest (size ${saved.size}, sha256 ${saved.sha256})`,
-    );
-  }
   const summary = {
     file: o.out,
     messageId: id,

@@ -66,7 +66,9 @@ async function startCommand(io: CliIo, raw: unknown): Promise<void> {
     };
     process.once("SIGINT", () => stop("SIGINT"));
     process.once("SIGTERM", () => stop("SIGTERM"));
-    process.on("SIGHUP", () => void node.reloadDirectory());
+    process.on("SIGHUP", () => {
+      node.reloadDirectory().catch(() => undefined);
+    });
   });
   await node.start();
   await stopped;

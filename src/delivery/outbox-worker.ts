@@ -79,11 +79,6 @@ export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
   const pollMs = options.pollMs ?? 1_000;
   const concurrency = options.concurrency ?? 4;
   const backoff = options.backoff ?? DEFAULT_BACKOFF;
-  let timer: NodeJS.Timeout | undefined;
-  let running = false;
-  let stopping = false;
-  let pass: Promise<number> | undefined;
-  let again = false;
 
   /** The blob files to send, or why they cannot be sent (missing, or not the size recorded). */
   async function blobParts(m: ClaimedMessage): Promise<{ path: string }[] | string> {
@@ -222,40 +217,61 @@ export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
     );
   }
 
-  async function runPass(): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const batch = store.claimDue(options.now(), concurrency);
-      if (batch.length === 0) break;
-      total += batch.length;
-      await Promise.all(batch.map((m) => deliver(m)));
-      if (stopping) break;
+  const inFlight = new Map<string, Promise<void>>();
+  let timer: NodeJS.Timeout | undefined;
+  let running = false;
+  let stopping = false;
+  /** A store write of ours failed mid-delivery: some row may be left in `sending`. */
+  let stranded = false;
+
+  /** With nothing in flight, a `sending` row was stranded by a failed store write: requeue it. */
+  function requeueStranded(): void {
+    if (!stranded || inFlight.size > 0) return;
+    try {
+      const n = store.recoverInFlight();
+      stranded = false;
+      if (n > 0)
+        log.warn({ requeued: n }, "requeued messages left in sending by a failed store write");
+    } catch (error) {
+      log.error({ err: error }, "cannot requeue stranded messages yet; will try again");
     }
-    return total;
   }
 
-  function schedule(delay: number): void {
-    if (!running || stopping) return;
-    clearTimeout(timer);
-    timer = setTimeout(() => void tick(), delay);
-    timer.unref?.();
+  /** Runs one delivery in a slot; whatever happens, the slot is freed and refilled. */
+  function launch(m: ClaimedMessage): void {
+    const delivery = deliver(m)
+      .catch((error) => {
+        stranded = true;
+        log.error(
+          { msgId: m.id, err: error },
+          "outbox bookkeeping failed; the message will be requeued",
+        );
+      })
+      .finally(() => {
+        inFlight.delete(m.id);
+        requeueStranded();
+        if (running && !stopping) fill();
+      });
+    inFlight.set(m.id, delivery);
   }
 
-  async function tick(): Promise<void> {
-    if (pass) {
-      again = true;
-      return;
-    }
-    pass = runPass().catch((error) => {
-      log.error({ err: error }, "outbox pass failed");
+  /**
+   * Claims as many due messages as there are free slots (urgent first) and starts them. Slots are
+   * refilled one by one as deliveries end, so one slow peer does not hold up the others.
+   */
+  function fill(): number {
+    if (stopping) return 0;
+    const free = concurrency - inFlight.size;
+    if (free <= 0) return 0;
+    let batch: ClaimedMessage[];
+    try {
+      batch = store.claimDue(options.now(), free);
+    } catch (error) {
+      log.error({ err: error }, "cannot claim due messages; will try again");
       return 0;
-    });
-    await pass;
-    pass = undefined;
-    if (again) {
-      again = false;
-      schedule(0);
-    } else schedule(pollMs);
+    }
+    for (const m of batch) launch(m);
+    return batch.length;
   }
 
   return {
@@ -263,20 +279,30 @@ export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
       if (running) return;
       running = true;
       stopping = false;
-      schedule(0);
+      timer = setInterval(() => {
+        requeueStranded();
+        fill();
+      }, pollMs);
+      timer.unref?.();
+      setImmediate(fill);
     },
     kick() {
-      schedule(0);
+      if (running && !stopping) setImmediate(fill);
     },
     async runOnce() {
-      if (pass) await pass;
-      return runPass();
+      let total = 0;
+      for (;;) {
+        total += fill();
+        if (inFlight.size === 0) break;
+        await Promise.race(inFlight.values());
+      }
+      return total;
     },
     async stop() {
       stopping = true;
       running = false;
-      clearTimeout(timer);
-      if (pass) await pass;
+      clearInterval(timer);
+      await Promise.allSettled([...inFlight.values()]);
     },
   };
 }

@@ -9,6 +9,7 @@ import { z } from "zod";
 import { ConfigError } from "../errors.ts";
 import { AUTHORITY_ID_PATTERN } from "../pki/roles.ts";
 
+const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/;
 const port = z.number().int().min(0).max(65_535);
 const host = z.string().min(1).max(255);
 
@@ -31,8 +32,18 @@ export const nodeConfigSchema = z.strictObject({
       host: host.default("127.0.0.1"),
       /** Defaults to the peer port + 100. */
       port: port.optional(),
+      /**
+       * The operator API speaks plain HTTP with bearer tokens: it listens on loopback only, unless
+       * this is set explicitly (behind a TLS-terminating proxy on the same host, say).
+       */
+      allowNonLoopback: z.boolean().default(false),
     })
-    .default({ host: "127.0.0.1" }),
+    .refine((api) => api.allowNonLoopback || LOOPBACK.test(api.host), {
+      message:
+        "the operator API must listen on loopback (127.0.0.1, ::1, localhost) unless api.allowNonLoopback is true",
+      path: ["host"],
+    })
+    .default({ host: "127.0.0.1", allowNonLoopback: false }),
   delivery: z
     .strictObject({
       pollMs: z.number().int().min(10).max(60_000).default(1_000),

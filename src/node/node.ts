@@ -199,29 +199,42 @@ export async function createNode(
   let directoryMtime = statSync(network.layout.directoryJws).mtimeMs;
 
   async function reloadDirectory(): Promise<boolean> {
-    const mtime = statSync(network.layout.directoryJws).mtimeMs;
-    if (mtime === directoryMtime) return false;
+    // Never throws: it runs from a timer and from SIGHUP. A missing or refused file keeps the
+    // current directory.
     try {
-      const next = await loadNetworkTrust(config.certsDir, {
-        now: now(),
-        minSerial: store.directorySerial(),
-      });
-      directoryMtime = mtime;
-      if (next.directory.serial === network.directory.serial) return false;
-      store.raiseDirectorySerial(next.directory.serial);
-      network = next;
-      log.info({ serial: next.directory.serial }, "directory reloaded");
-      return true;
-    } catch (error) {
-      directoryMtime = mtime;
-      const code = isMlaxError(error) ? error.code : "INTERNAL";
-      if (code === "DIRECTORY_ROLLBACK") {
-        store.recordSecurityEvent({
-          kind: "directory_rollback",
-          detail: { message: (error as Error).message },
-        });
+      let mtime: number;
+      try {
+        mtime = statSync(network.layout.directoryJws).mtimeMs;
+      } catch (error) {
+        log.warn({ err: error }, "directory file unreadable; keeping the current directory");
+        return false;
       }
-      log.error({ code, err: error }, "new directory refused; keeping the current one");
+      if (mtime === directoryMtime) return false;
+      try {
+        const next = await loadNetworkTrust(config.certsDir, {
+          now: now(),
+          minSerial: store.directorySerial(),
+        });
+        directoryMtime = mtime;
+        if (next.directory.serial === network.directory.serial) return false;
+        store.raiseDirectorySerial(next.directory.serial);
+        network = next;
+        log.info({ serial: next.directory.serial }, "directory reloaded");
+        return true;
+      } catch (error) {
+        directoryMtime = mtime;
+        const code = isMlaxError(error) ? error.code : "INTERNAL";
+        if (code === "DIRECTORY_ROLLBACK") {
+          store.recordSecurityEvent({
+            kind: "directory_rollback",
+            detail: { message: (error as Error).message },
+          });
+        }
+        log.error({ code, err: error }, "new directory refused; keeping the current one");
+        return false;
+      }
+    } catch (error) {
+      log.error({ err: error }, "directory reload failed; keeping the current one");
       return false;
     }
   }
@@ -250,7 +263,9 @@ export async function createNode(
         },
       );
       worker?.start();
-      directoryTimer = setInterval(() => void reloadDirectory(), DIRECTORY_POLL_MS);
+      directoryTimer = setInterval(() => {
+        reloadDirectory().catch(() => undefined);
+      }, DIRECTORY_POLL_MS);
       directoryTimer.unref();
       auditTimer = setInterval(() => void checkpoint(), AUDIT_CHECKPOINT_MS);
       auditTimer.unref();

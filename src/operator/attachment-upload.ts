@@ -91,6 +91,9 @@ export function attachmentUpload(
 
   const upload = multer({
     storage,
+    // Keep the raw name so that no file vanishes ("..", "a/" reduce to nothing otherwise); it is
+    // only ever a display name, reduced by attachment-name.ts, never a path.
+    preservePath: true,
     // Browsers and fetch send file names as raw UTF-8 (busboy's default reads them as latin1).
     defParamCharset: "utf8",
     limits: {

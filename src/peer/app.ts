@@ -63,6 +63,9 @@ export function createPeerApp(options: PeerAppOptions): Express {
   app.set("etag", false);
   const upload = multer({
     storage: incomingStorage(context.blobs, maxParts),
+    // multer drops a file part whose name reduces to nothing ("..", "a/") unless paths are kept;
+    // part names mean nothing here (parts are stored under random names), but no part may vanish.
+    preservePath: true,
     limits: { ...peerMultipartLimits(limits) },
   }).array("attachment", limits.maxFiles);
 

@@ -110,19 +110,24 @@ function refuse(ctx: ReceiveContext, opened: Opened, reason: ErrorCode, detail: 
  * a body that does not fit its type, a request in a language we do not accept (UNTOC 18(14)), a
  * follow-up the thread state machine forbids.
  */
+/** The failures of the domain rules that are the message's fault: answered by a signed refusal. */
+const DOMAIN_REFUSALS: ReadonlyMap<ErrorCode, ErrorCode> = new Map<ErrorCode, ErrorCode>([
+  ["INPUT_INVALID", "MESSAGE_INVALID"],
+  ["THREAD_INVALID", "THREAD_INVALID"],
+  ["LANGUAGE_NOT_ACCEPTED", "LANGUAGE_NOT_ACCEPTED"],
+]);
+
 function applyDomainChecks(ctx: ReceiveContext, opened: Opened): Outcome {
+  // Outside the try: a failure here is ours (directory, store), never the message's. It becomes a
+  // 5xx, which the sender retries, not a signed refusal that dedupe would make permanent.
+  const languages = ctx.languages();
   try {
-    const languages = ctx.languages();
     checkMessage(ctx.store, opened.message, languages);
     return { kind: "accepted", opened };
   } catch (error) {
-    if (!isMlaxError(error)) throw error;
-    return refuse(
-      ctx,
-      opened,
-      error.code === "INPUT_INVALID" ? "MESSAGE_INVALID" : error.code,
-      error.message,
-    );
+    const reason = isMlaxError(error) ? DOMAIN_REFUSALS.get(error.code) : undefined;
+    if (!reason) throw error;
+    return refuse(ctx, opened, reason, (error as Error).message);
   }
 }
 

@@ -30,7 +30,12 @@ export function checkMessage(
     }
     return;
   }
-  const thread = store.threadMessages(message.threadId);
+  // Only the two parties' messages count: a third authority that reuses a request id (ids are
+  // unique per sender only) cannot insert itself at the head of someone else's thread.
+  const between = (m: { from: string; to: string }) =>
+    (m.from === message.from && m.to === message.to) ||
+    (m.from === message.to && m.to === message.from);
+  const thread = store.threadMessages(message.threadId).filter(between);
   const first = thread[0];
   if (first?.type !== "request" || first.id !== message.threadId) {
     throw new MlaxError(

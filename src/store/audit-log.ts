@@ -68,7 +68,11 @@ export function createAuditLog(ctx: StoreContext) {
     `INSERT INTO audit_log (seq, time, kind, message_id, detail_json, prev_hash, hash)
      VALUES (?, ?, ?, ?, ?, ?, ?)`,
   );
-  const allStmt = db.prepare<[], AuditRow>("SELECT * FROM audit_log ORDER BY seq");
+  const afterStmt = db.prepare<[number], AuditRow>(
+    "SELECT * FROM audit_log WHERE seq > ? ORDER BY seq",
+  );
+  /** The head verified last by this connection: later calls check only what came after it. */
+  let verified: AuditHead | undefined;
   const pageStmt = db.prepare<[number, number], AuditRow>(
     "SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
   );
@@ -111,7 +115,7 @@ export function createAuditLog(ctx: StoreContext) {
     return { ...record, detail: { ...record.detail }, prevHash, hash };
   }
 
-  function verifyAuditChain(): AuditChainResult {
+  function verifyAuditChain(options: { full?: boolean } = {}): AuditChainResult {
     return guard("verify the audit log", () => {
       // One read transaction: a consistent snapshot even while the node keeps appending.
       return db.transaction((): AuditChainResult => {
@@ -121,7 +125,12 @@ export function createAuditLog(ctx: StoreContext) {
           reason,
         });
         let prev: AuditHead = { seq: 0, hash: AUDIT_GENESIS_HASH };
-        for (const row of allStmt.iterate()) {
+        // Incremental by default (rows are immutable: triggers): start from the head verified last,
+        // provided its row still holds the same hash. `full` rehashes from the genesis hash.
+        if (!options.full && verified && rowHashStmt.get(verified.seq)?.hash === verified.hash) {
+          prev = verified;
+        }
+        for (const row of afterStmt.iterate(prev.seq)) {
           if (row.seq !== prev.seq + 1) return broken(prev.seq + 1, "seq_gap");
           if (row.prev_hash !== prev.hash) return broken(row.seq, "prev_hash_mismatch");
           let entry: AuditEntry;
@@ -140,6 +149,7 @@ export function createAuditLog(ctx: StoreContext) {
             return broken(checkpoint.seq, "checkpoint_mismatch");
           }
         }
+        if (prev.seq > 0) verified = prev;
         return prev.seq === 0 ? { ok: true, count: 0 } : { ok: true, count: prev.seq, head: prev };
       })();
     });

@@ -77,6 +77,13 @@ export function createOutbox(ctx: StoreContext, audit: AuditLog) {
             m.stored_at
        FROM outbox o JOIN messages m ON m.seq = o.message_seq
       WHERE o.state = 'queued' AND o.next_attempt_at <= ?
+        -- Within a thread, messages go out in the order they were queued: a follow-up waits while
+        -- an earlier message of its thread is queued or sending (the receiver's thread state
+        -- machine would refuse it for good otherwise).
+        AND NOT EXISTS (
+          SELECT 1 FROM messages p JOIN outbox po ON po.message_seq = p.seq
+           WHERE p.direction = 'out' AND p.thread_id = m.thread_id AND p.seq < m.seq
+             AND po.state IN ('queued', 'sending'))
       ORDER BY m.urgent DESC, m.priority DESC, o.next_attempt_at, m.stored_at, m.seq
       LIMIT ?`,
   );

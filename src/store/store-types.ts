@@ -393,7 +393,11 @@ export interface Store {
     readonly beforeId?: number;
   }): SecurityEvent[];
 
-  verifyAuditChain(): AuditChainResult;
+  /**
+   * Walks the hash chain and the checkpoints. Incremental by default: from the head this
+   * connection verified last (if its row is unchanged); `full` rehashes everything.
+   */
+  verifyAuditChain(options?: { readonly full?: boolean }): AuditChainResult;
   auditHead(): AuditHead | undefined;
   /** In seq order, for export and offline verification. */
   readAuditLog(options?: { readonly afterSeq?: number; readonly limit?: number }): AuditEntry[];

@@ -117,6 +117,21 @@ describe("mlax node start", { timeout: 120_000 }, () => {
     const r = await runCli(["node", "start", "--config", file]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^error CONFIG_INVALID: .*authorityId/);
+    writeFileSync(
+      file,
+      JSON.stringify({
+        authorityId: "ES-MJ",
+        certsDir: certs,
+        dataDir: join(dir, "d4"),
+        api: { host: "0.0.0.0" },
+      }),
+    );
+    const open = await runCli(["node", "start", "--config", file]);
+    assert.equal(open.code, 1);
+    assert.match(
+      open.stderr,
+      /^error CONFIG_INVALID: .*api\.host: the operator API must listen on loopback/,
+    );
   });
 
   it("refuses a directory with a lower serial than one it accepted (rollback)", async () => {

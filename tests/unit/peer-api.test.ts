@@ -17,6 +17,7 @@ import type { AttachmentManifest } from "../../src/envelope/message.ts";
 import { newMessage } from "../../src/envelope/new-message.ts";
 import { verifyReceipt } from "../../src/envelope/receipt.ts";
 import { seal } from "../../src/envelope/seal.ts";
+import { StoreError } from "../../src/errors.ts";
 import { sendMessage } from "../../src/node/send-message.ts";
 import { createPeerApp, type PeerAppOptions } from "../../src/peer/app.ts";
 import { openBlobStore } from "../../src/store/index.ts";
@@ -167,6 +168,46 @@ describe("peer API: POST /peer/v1/envelopes", () => {
       await post((await seal({ message: m2, signer, recipient })).envelope),
     );
     assert.equal(r2.reason, "MESSAGE_ATTACHMENT_INVALID");
+  });
+
+  it("answers a 5xx, not a signed refusal, when its own store fails; the resend is accepted", async () => {
+    const { id, envelope } = await queued({ to: "ES-MJ", body: exampleRequestBody() });
+    const store = receiver.ctx.store as { threadMessages: (threadId: string) => unknown };
+    const original = store.threadMessages;
+    // A request's checks do not read the thread; a follow-up's do. Queue one in the same thread.
+    await receiptOf(await post(envelope));
+    const now = receiver.ctx.now();
+    const inquiry = newMessage({
+      type: "status-inquiry",
+      from: "CO-FGN",
+      to: "ES-MJ",
+      threadId: id,
+      body: { question: "Where does it stand?" },
+      now,
+    });
+    const sealed = await seal({
+      message: inquiry,
+      signer: sender.pki.authorities["CO-FGN"]!.sign,
+      recipient: receiver.ctx.network().trust.encryptionCertificate("ES-MJ", now),
+    });
+    const follow = { id: inquiry.id, envelope: sealed.envelope };
+    store.threadMessages = () => {
+      throw new StoreError("STORE_FAILED", "database is locked");
+    };
+    try {
+      const failed = await post(follow.envelope);
+      assert.equal(failed.status, 500);
+      assert.equal(failed.body.code, "STORE_FAILED");
+    } finally {
+      store.threadMessages = original;
+    }
+    assert.equal(
+      receiver.store.getMessage(follow.id, { box: "inbox" }),
+      undefined,
+      "nothing stored",
+    );
+    const retried = await receiptOf(await post(follow.envelope));
+    assert.equal(retried.status, "accepted");
   });
 
   it("answers 403 when the TLS client is not the signer, and stores nothing", async () => {

@@ -104,6 +104,49 @@ describe("outbox", () => {
     store.close();
   });
 
+  it("keeps a thread in order: a follow-up waits while an earlier message of its thread is out", () => {
+    const request = outbound({ queuedAt: at(0) });
+    const followUp = outbound({ urgent: true, priority: 9, queuedAt: at(1) });
+    const followUpMessage = {
+      ...followUp.message,
+      type: "status-inquiry" as const,
+      threadId: request.message.threadId,
+    };
+    const followUpJws = fakeCompact(followUpMessage);
+    store.enqueueOutbound(request);
+    store.enqueueOutbound({
+      ...followUp,
+      message: followUpMessage,
+      jws: followUpJws,
+      payloadSha256: sha256Hex(followUpJws),
+    });
+    // The urgent follow-up would go first by priority, but its request is still queued.
+    assert.deepEqual(
+      store.claimDue(at(10), 10).map((c) => c.id),
+      [request.message.id],
+    );
+    assert.deepEqual(store.claimDue(at(10), 10), [], "not while the request is sending");
+    store.scheduleRetry(
+      request.message.id,
+      { code: "PEER_UNREACHABLE", message: "down" },
+      at(5_000),
+    );
+    assert.deepEqual(store.claimDue(at(10), 10), [], "not while the request waits for its retry");
+    assert.deepEqual(
+      store.claimDue(at(5_000), 10).map((c) => c.id),
+      [request.message.id],
+    );
+    store.markFailed(
+      request.message.id,
+      { code: "DELIVERY_EXPIRED", message: "gave up" },
+      at(5_001),
+    );
+    assert.deepEqual(
+      store.claimDue(at(5_002), 10).map((c) => c.id),
+      [followUpMessage.id],
+    );
+  });
+
   it("claims urgent first, then priority, then due time, then queue order", () => {
     const normalLow = outbound({ queuedAt: at(0) });
     const normalHighEarly = outbound({ priority: 5, queuedAt: at(1) });
