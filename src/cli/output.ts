@@ -75,7 +75,8 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown): z.ou
 
 /** Strips control characters from text that came from a file before it reaches a terminal. */
 export function safeText(value: string): string {
-  return value.replace(/\p{Cc}/gu, "?");
+  // Control characters, and bidirectional overrides that could make a peer's text read otherwise.
+  return value.replace(/[\p{Cc}\u200E\u200F\u202A-\u202E\u2066-\u2069]/gu, "?");
 }
 
 function causeChain(error: MlaxError): MlaxError[] {

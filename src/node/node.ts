@@ -255,7 +255,8 @@ export async function createNode(
       const { createServer } = await import("node:http");
       apiServer = createServer(operatorApp);
       apiServer.headersTimeout = 10_000;
-      apiServer.requestTimeout = 60_000;
+      // Uploads with attachments (up to 512 MiB) go through this port: loopback, token-guarded.
+      apiServer.requestTimeout = 10 * 60_000;
       const apiAddress = await listen(apiServer, apiPort, config.api.host, "operator API").catch(
         async (e) => {
           await close(peerServer);
