@@ -22,6 +22,9 @@ import type { BlobStore, ClaimedMessage, Store } from "../store/index.ts";
 import { type BackoffPolicy, DEFAULT_BACKOFF, retryDelayMs } from "./backoff.ts";
 import type { PeerClient, PeerResponse } from "./peer-client.ts";
 
+/** How long before expiresAt the last attempt is made. */
+const LAST_CHANCE_MARGIN_MS = 5_000;
+
 export interface OutboxWorkerOptions {
   readonly self: string;
   readonly store: Store;
@@ -192,7 +195,25 @@ export function createOutboxWorker(options: OutboxWorkerOptions): OutboxWorker {
       code: isMlaxError(error) ? error.code : "PEER_ERROR",
       message: error.message,
     };
-    if (next.getTime() >= Date.parse(m.expiresAt)) {
+    const expiresAt = Date.parse(m.expiresAt);
+    // One last attempt just before expiresAt: the receiver may have stored the message on an
+    // attempt whose answer we lost, and it answers the stored receipt until then.
+    const lastChance = expiresAt - LAST_CHANCE_MARGIN_MS;
+    if (next.getTime() >= expiresAt && lastChance > now.getTime() + LAST_CHANCE_MARGIN_MS) {
+      store.scheduleRetry(m.id, failure, new Date(lastChance));
+      log.warn(
+        {
+          msgId: m.id,
+          to: m.to,
+          attempt: m.attempts,
+          code: failure.code,
+          retryAt: new Date(lastChance).toISOString(),
+        },
+        `delivery attempt failed: ${failure.message}; one last attempt before expiresAt`,
+      );
+      return;
+    }
+    if (next.getTime() >= expiresAt) {
       store.markFailed(
         m.id,
         { code: "DELIVERY_EXPIRED", message: `${failure.code}: ${failure.message}` },
