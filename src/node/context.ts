@@ -4,7 +4,8 @@
  */
 import type { X509Certificate } from "node:crypto";
 import type { Logger } from "../log.ts";
-import type { Store } from "../store/index.ts";
+import type { ReceiveContext } from "../peer/receive-envelope.ts";
+import type { BlobStore, Store } from "../store/index.ts";
 import type { NodeConfig } from "./config.ts";
 import type { AuthorityKeys, NetworkTrust } from "./load-identity.ts";
 
@@ -20,4 +21,22 @@ export interface NodeContext {
   now(): Date;
   /** Wakes the outbox worker (a message was queued). */
   kickOutbox(): void;
+}
+
+/** What the peer API needs of a node (src/peer/receive-envelope.ts), from its context. */
+export function receiveContextOf(ctx: NodeContext, blobs: BlobStore): ReceiveContext {
+  return {
+    self: {
+      authorityId: ctx.authorityId,
+      sign: ctx.keys.sign,
+      enc: ctx.keys.enc,
+      chain: [ctx.ca],
+    },
+    trust: () => ctx.network().trust,
+    languages: () => ctx.network().directory.authority(ctx.authorityId).languages,
+    store: ctx.store,
+    blobs,
+    now: ctx.now,
+    log: ctx.log,
+  };
 }

@@ -20,7 +20,7 @@ import { tlsClientIdentity } from "../peer/client-identity.ts";
 import { createPeerServer } from "../peer/server.ts";
 import { openBlobStore, openStore, type Store } from "../store/index.ts";
 import type { NodeConfig } from "./config.ts";
-import type { NodeContext } from "./context.ts";
+import { type NodeContext, receiveContextOf } from "./context.ts";
 import {
   type AuthorityKeys,
   loadAuthorityKeys,
@@ -134,6 +134,7 @@ export async function createNode(
           .map((c) => c.sha256),
     });
 
+  const blobs = openBlobStore(config.dataDir);
   let worker: OutboxWorker | undefined;
   const context: NodeContext = {
     config,
@@ -150,7 +151,7 @@ export async function createNode(
     self: config.authorityId,
     store,
     client,
-    blobs: openBlobStore(config.dataDir),
+    blobs,
     trust: () => network.trust,
     endpointOf: (id) => network.directory.authority(id).endpoint,
     now,
@@ -161,20 +162,7 @@ export async function createNode(
   });
 
   const peerApp = createPeerApp({
-    context: {
-      self: {
-        authorityId: config.authorityId,
-        sign: keys.sign,
-        enc: keys.enc,
-        chain: [network.ca],
-      },
-      trust: () => network.trust,
-      languages: () => network.directory.authority(config.authorityId).languages,
-      store,
-      blobs: openBlobStore(config.dataDir),
-      now,
-      log,
-    },
+    context: receiveContextOf(context, blobs),
     identifyClient: tlsClientIdentity(() => network.trust, now),
   });
   const operatorApp = createOperatorApp(context);

@@ -9,6 +9,7 @@
  * passes its integrity and audit chain checks, every queued message reads back and its envelope
  * opens at its recipient, and no blob is left that no message names.
  */
+
 import assert from "node:assert/strict";
 import { randomBytes, randomUUID } from "node:crypto";
 import { readdirSync } from "node:fs";
@@ -25,31 +26,11 @@ import { ERROR_CODES } from "../../src/errors.ts";
 import { createOperatorApp } from "../../src/operator/app.ts";
 import { MAX_CLAIM } from "../../src/store/index.ts";
 import { makeTestNode, type TestNode } from "../helpers/node-context.ts";
+import { prng, type Rng } from "../helpers/prng.ts";
 
 const SEED = Number(process.env.MLAX_FUZZ_SEED ?? 0x6f706572) >>> 0;
 /** Per request: no answer within this is a hang. */
 const TIMEOUT = { response: 8_000, deadline: 12_000 } as const;
-
-/** mulberry32: a tiny seeded PRNG, so a failing run can be replayed with its seed. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number): number => Math.floor(next() * n);
-  return {
-    next,
-    int,
-    bool: (p = 0.5) => next() < p,
-    pick: <T>(xs: readonly T[]): T => xs[int(xs.length)] as T,
-    bytes: (n: number) => Buffer.from(Array.from({ length: n }, () => int(256))),
-  };
-}
-type Rng = ReturnType<typeof prng>;
 
 const KEYS = [
   "__proto__",

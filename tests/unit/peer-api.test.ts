@@ -3,6 +3,7 @@
  * envelope, with and without attachment parts. TLS client identity is injected here; the real
  * mutual-TLS binding is exercised in tests/integration/multi-node.test.ts.
  */
+
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
@@ -18,6 +19,7 @@ import { newMessage } from "../../src/envelope/new-message.ts";
 import { verifyReceipt } from "../../src/envelope/receipt.ts";
 import { seal } from "../../src/envelope/seal.ts";
 import { StoreError } from "../../src/errors.ts";
+import { receiveContextOf } from "../../src/node/context.ts";
 import { sendMessage } from "../../src/node/send-message.ts";
 import { createPeerApp, type PeerAppOptions } from "../../src/peer/app.ts";
 import { openBlobStore } from "../../src/store/index.ts";
@@ -38,15 +40,7 @@ describe("peer API: POST /peer/v1/envelopes", () => {
     sender = await makeTestNode({ pki, network, authorityId: "CO-FGN" });
     const ctx = receiver.ctx;
     options = {
-      context: {
-        self: { authorityId: "ES-MJ", sign: ctx.keys.sign, enc: ctx.keys.enc, chain: [ctx.ca] },
-        trust: () => ctx.network().trust,
-        languages: () => ctx.network().directory.authority("ES-MJ").languages,
-        store: ctx.store,
-        blobs: openBlobStore(receiver.dataDir),
-        now: ctx.now,
-        log: ctx.log,
-      },
+      context: receiveContextOf(ctx, openBlobStore(receiver.dataDir)),
       identifyClient: () => client,
     };
     app = createPeerApp(options);
@@ -282,15 +276,7 @@ describe("peer API: attachment parts", () => {
     sender = await makeTestNode({ pki, network, authorityId: "CO-FGN" });
     const ctx = receiver.ctx;
     const options: PeerAppOptions = {
-      context: {
-        self: { authorityId: "ES-MJ", sign: ctx.keys.sign, enc: ctx.keys.enc, chain: [ctx.ca] },
-        trust: () => ctx.network().trust,
-        languages: () => ctx.network().directory.authority("ES-MJ").languages,
-        store: ctx.store,
-        blobs: openBlobStore(receiver.dataDir),
-        now: ctx.now,
-        log: ctx.log,
-      },
+      context: receiveContextOf(ctx, openBlobStore(receiver.dataDir)),
       identifyClient: () => "CO-FGN",
     };
     app = createPeerApp(options);

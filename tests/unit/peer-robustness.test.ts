@@ -8,6 +8,7 @@
  * its integrity and audit chain checks, incoming/ is empty, and the original envelope is answered
  * with its stored receipt byte for byte.
  */
+
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync } from "node:fs";
@@ -22,37 +23,18 @@ import { newMessage } from "../../src/envelope/new-message.ts";
 import { verifyReceipt } from "../../src/envelope/receipt.ts";
 import { seal } from "../../src/envelope/seal.ts";
 import { ERROR_CODES } from "../../src/errors.ts";
+import { receiveContextOf } from "../../src/node/context.ts";
 import { sendMessage } from "../../src/node/send-message.ts";
 import { createPeerApp } from "../../src/peer/app.ts";
 import { openBlobStore } from "../../src/store/index.ts";
 import { makeTestNode, type TestNode, testNetworkTrust } from "../helpers/node-context.ts";
 import { makeTestPki } from "../helpers/pki-fixture.ts";
+import { prng, type Rng } from "../helpers/prng.ts";
 
 const SEED = Number(process.env.MLAX_FUZZ_SEED ?? 0x6d6c6178) >>> 0;
 const ROUTE = "/peer/v1/envelopes";
 /** Per request: no answer within this is a hang. */
 const TIMEOUT = { response: 8_000, deadline: 12_000 } as const;
-
-/** mulberry32: a tiny seeded PRNG, so a failing run can be replayed with its seed. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (n: number): number => Math.floor(next() * n);
-  return {
-    next,
-    int,
-    bool: (p = 0.5) => next() < p,
-    pick: <T>(xs: readonly T[]): T => xs[int(xs.length)] as T,
-    bytes: (n: number) => Buffer.from(Array.from({ length: n }, () => int(256))),
-  };
-}
-type Rng = ReturnType<typeof prng>;
 
 const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 /** What a hostile peer slips into a compact part. */
@@ -223,15 +205,7 @@ describe("peer API robustness (seeded fuzz)", () => {
     sender = await makeTestNode({ pki, network, authorityId: "CO-FGN" });
     const ctx = receiver.ctx;
     const app = createPeerApp({
-      context: {
-        self: { authorityId: "ES-MJ", sign: ctx.keys.sign, enc: ctx.keys.enc, chain: [ctx.ca] },
-        trust: () => ctx.network().trust,
-        languages: () => ctx.network().directory.authority("ES-MJ").languages,
-        store: ctx.store,
-        blobs: openBlobStore(receiver.dataDir),
-        now: ctx.now,
-        log: ctx.log,
-      },
+      context: receiveContextOf(ctx, openBlobStore(receiver.dataDir)),
       identifyClient: () => clientAuthority,
     });
     server = createServer(app);
