@@ -252,6 +252,14 @@ export async function createNode(
         },
       );
       worker?.start();
+      // Crash leftovers: incoming parts, temporary files and blobs no attachment row references.
+      // An hour is longer than any request may last (server request timeouts: 10 min).
+      blobs
+        .sweepOrphans((name) => store.isBlobReferenced(name), 3_600_000, now())
+        .then((n) => {
+          if (n > 0) log.warn({ removed: n }, "removed orphan attachment blobs left by a crash");
+        })
+        .catch((error: unknown) => log.warn({ err: error }, "orphan blob sweep failed"));
       directoryTimer = setInterval(() => {
         reloadDirectory().catch(() => undefined);
       }, DIRECTORY_POLL_MS);

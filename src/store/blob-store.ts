@@ -65,6 +65,15 @@ export interface BlobStore {
   discard(incomingPath: string): Promise<void>;
   /** Removes incoming and temporary files older than `olderThanMs` (left by a crash); the count. */
   sweep(olderThanMs: number, now?: Date): Promise<number>;
+  /**
+   * Removes committed blobs older than `olderThanMs` that no stored attachment references: a
+   * crash between a blob's rename and its transaction's commit leaves one. The count.
+   */
+  sweepOrphans(
+    isReferenced: (name: string) => boolean,
+    olderThanMs: number,
+    now?: Date,
+  ): Promise<number>;
 }
 
 function randomName(): string {
@@ -199,6 +208,13 @@ export function openBlobStore(dataDir: string): BlobStore {
     },
     async discard(incomingPath) {
       if (isIncoming(incomingPath)) await rm(incomingPath, { force: true });
+    },
+    async sweepOrphans(isReferenced, olderThanMs, now = new Date()) {
+      return sweepDir(
+        dir,
+        (n) => BLOB_NAME_PATTERN.test(n) && !isReferenced(n),
+        now.getTime() - olderThanMs,
+      );
     },
     async sweep(olderThanMs, now = new Date()) {
       const before = now.getTime() - olderThanMs;

@@ -199,7 +199,15 @@ export function createListing(ctx: StoreContext) {
     );
   }
 
-  return { listMessages, getMessage, getAttachment, threadMessages };
+  const blobReferencedStmt = db.prepare<[string], { one: number }>(
+    "SELECT 1 AS one FROM attachments WHERE blob_name = ?",
+  );
+
+  function isBlobReferenced(name: string): boolean {
+    return guard("read the attachments", () => blobReferencedStmt.get(name) !== undefined);
+  }
+
+  return { listMessages, getMessage, getAttachment, threadMessages, isBlobReferenced };
 }
 
 function toStoredReceipt(row: ReceiptRow): StoredReceipt {

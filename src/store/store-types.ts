@@ -378,6 +378,8 @@ export interface Store {
     index: number,
     options?: GetMessageOptions,
   ): AttachmentRecord | undefined;
+  /** Whether a committed blob file belongs to a stored attachment (orphan sweeping). */
+  isBlobReferenced(name: string): boolean;
 
   /**
    * The messages of a thread that count for its state (inbound accepted, outbound not rejected or
