@@ -1,8 +1,10 @@
 /**
  * Offline envelope commands, so a request can travel over any channel (the UNTOC working group's
  * e-mail practice) and not only between mlax nodes:
- *   mlax seal    body.json → signed and encrypted envelope (JWE compact)
- *   mlax open    envelope → verified message (+ signed receipt)
+ *   mlax seal    body.json [--attach FILE]… → signed and encrypted envelope (JWE compact), and
+ *                one encrypted part `<envelope>.att<i>` per attached file
+ *   mlax open    envelope (+ its parts) → verified message (+ signed receipt, + the attachments
+ *                decrypted into --attachments-dir)
  *   mlax bundle  message JWS + receipt JWS → mlax-evidence/1 bundle
  *   mlax verify  message JWS | receipt JWS | directory JWS | bundle, offline against the network CA
  */
@@ -22,16 +24,25 @@ import { parseJwsHeader } from "../envelope/jws.ts";
 import { LIMITS } from "../envelope/limits.ts";
 import { UUID_PATTERN } from "../envelope/message.ts";
 import { newMessage } from "../envelope/new-message.ts";
-import { open, refusedMessageOf } from "../envelope/open.ts";
+import { open, type RefusedMessage, refusedMessageOf } from "../envelope/open.ts";
 import { createReceipt, RECEIPT_TYP, verifyReceipt } from "../envelope/receipt.ts";
 import { seal } from "../envelope/seal.ts";
 import type { TrustView } from "../envelope/trust.ts";
 import { MESSAGE_JWS_TYP, verifyMessageJws } from "../envelope/verify-message.ts";
 import { EnvelopeError, InputError, isMlaxError, MessageRefusedError } from "../errors.ts";
 import { loadAuthorityKeys, loadNetworkTrust } from "../node/load-identity.ts";
+import { ATTACHMENT_LIMITS } from "../peer/attachments.ts";
 import { AUTHORITY_ID_PATTERN } from "../pki/roles.ts";
 import { verifyAuditFile } from "./audit.ts";
 import { PRIVATE_FILE_MODE, readCertificateFile, readTextFile, writeFileAtomic } from "./files.ts";
+import {
+  type CheckedAttachments,
+  checkAttachments,
+  digestParts,
+  findParts,
+  planAttachmentFiles,
+  prepareAttachments,
+} from "./offline-attachments.ts";
 import { type CliIo, parseInput, printJson, printLine, printWarning, safeText } from "./output.ts";
 
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
@@ -74,6 +85,7 @@ const sealOptions = z.object({
   ttl: ttl.optional(),
   out: z.string().min(1),
   jwsOut: z.string().min(1).optional(),
+  attach: z.array(z.string().min(1)).max(ATTACHMENT_LIMITS.maxFiles).default([]),
   json: z.boolean().optional(),
 });
 
@@ -88,22 +100,35 @@ async function sealCommand(io: CliIo, bodyPath: string, raw: unknown): Promise<v
   if (o.type === "request") {
     checkLanguage(parseRequestBody(body), network.directory.authority(o.to).languages);
   }
-  const message = newMessage({
-    type: o.type,
-    from: o.from,
-    to: o.to,
-    body: body as Record<string, unknown>,
-    now,
-    ttlMs: o.ttl,
-    threadId: o.thread,
-    inReplyTo: o.inReplyTo,
-  });
-  const sealed = await seal({
-    message,
-    signer: keys.sign,
-    chain: [network.ca],
-    recipient: network.trust.encryptionCertificate(o.to, now),
-  });
+  // Encrypted into temporary files first: the manifest needs each plaintext's size and SHA-256.
+  const attachments = await prepareAttachments(o.attach, o.out);
+  let sealed: Awaited<ReturnType<typeof seal>>;
+  let message: ReturnType<typeof newMessage>;
+  try {
+    message = newMessage({
+      type: o.type,
+      from: o.from,
+      to: o.to,
+      body: body as Record<string, unknown>,
+      now,
+      ttlMs: o.ttl,
+      threadId: o.thread,
+      inReplyTo: o.inReplyTo,
+      attachments: attachments.manifest,
+      attachmentKey: attachments.key,
+    });
+    sealed = await seal({
+      message,
+      signer: keys.sign,
+      chain: [network.ca],
+      recipient: network.trust.encryptionCertificate(o.to, now),
+    });
+  } catch (error) {
+    await attachments.discard();
+    throw error;
+  }
+  // The parts first, so that an envelope is never seen without them.
+  await attachments.commit();
   await writeFileAtomic(o.out, `${sealed.envelope}\n`, PRIVATE_FILE_MODE);
   if (o.jwsOut) await writeFileAtomic(o.jwsOut, `${sealed.jws}\n`, PRIVATE_FILE_MODE);
   const result = {
@@ -118,14 +143,33 @@ async function sealCommand(io: CliIo, bodyPath: string, raw: unknown): Promise<v
     envelopeSha256: sealed.envelopeSha256,
     envelope: o.out,
     ...(o.jwsOut ? { jws: o.jwsOut } : {}),
+    attachments: attachments.parts.map((p) => ({
+      index: p.index,
+      ...p.manifest,
+      part: p.part,
+      partSize: p.partSize,
+      partSha256: p.partSha256,
+    })),
   };
   if (o.json) printJson(io, result);
   else {
     printLine(io, `sealed ${message.type} ${message.id} ${message.from} → ${message.to}`);
     printLine(io, `  envelope       ${o.out}`);
+    for (const p of attachments.parts) {
+      const m = p.manifest;
+      printLine(
+        io,
+        safeText(
+          `  attachment ${p.index}   ${p.part}  ${m.name} (${m.mediaType}, ${m.size} bytes)`,
+        ),
+      );
+    }
     if (o.jwsOut) printLine(io, `  signed message ${o.jwsOut}`);
     printLine(io, `  messageSha256  ${sealed.messageSha256}`);
     printLine(io, `  expires        ${message.expiresAt}`);
+    if (attachments.parts.length > 0) {
+      printLine(io, "  send the envelope together with its .att files (same folder, same names)");
+    }
   }
 }
 
@@ -136,6 +180,8 @@ const openOptions = z.object({
   as: authorityId,
   receipt: z.string().min(1).optional(),
   jwsOut: z.string().min(1).optional(),
+  parts: z.string().min(1).optional(),
+  attachmentsDir: z.string().min(1).optional(),
   json: z.boolean().optional(),
 });
 
@@ -145,14 +191,39 @@ async function openCommand(io: CliIo, envelopePath: string, raw: unknown): Promi
   const network = await loadNetworkTrust(o.certs, { now, allowStale: true });
   const keys = await loadAuthorityKeys(network, o.as, now);
   const envelope = await readCompact(envelopePath, LIMITS.maxEnvelopeChars);
+  // The attachment parts that came with the envelope (offline-attachments.ts), by index.
+  const parts = await findParts(envelopePath, o.parts);
   const self = { authorityId: o.as, enc: keys.enc };
+  let checked: CheckedAttachments | undefined;
   try {
     const opened = await open(envelope, { self, trust: network.trust, now });
+    const manifest = opened.message.attachments;
+    const targets = o.attachmentsDir
+      ? await planAttachmentFiles(o.attachmentsDir, manifest)
+      : undefined;
+    checked = await checkAttachments(opened.message, parts, targets);
+    if (checked.error) {
+      throw new MessageRefusedError(
+        "MESSAGE_ATTACHMENT_INVALID",
+        checked.error.message,
+        {
+          message: { id: opened.message.id, from: opened.message.from, to: opened.message.to },
+          parsed: opened.message,
+          jws: opened.jws,
+          messageSha256: opened.messageSha256,
+          envelopeSha256: opened.envelopeSha256,
+          signer: opened.signer,
+        } satisfies RefusedMessage,
+        { details: checked.error.details },
+      );
+    }
+    await checked.commit();
     if (o.receipt) {
       const receipt = await createReceipt({
         message: opened.message,
         messageSha256: opened.messageSha256,
         envelopeSha256: opened.envelopeSha256,
+        attachmentsSha256: checked.partsSha256,
         status: "accepted",
         receivedAt: now,
         signer: keys.sign,
@@ -161,6 +232,13 @@ async function openCommand(io: CliIo, envelopePath: string, raw: unknown): Promi
       await writeFileAtomic(o.receipt, `${receipt}\n`, PRIVATE_FILE_MODE);
     }
     if (o.jwsOut) await writeFileAtomic(o.jwsOut, `${opened.jws}\n`, PRIVATE_FILE_MODE);
+    const attachments = manifest.map((a, i) => ({
+      index: i,
+      ...a,
+      part: parts[i]?.path,
+      partSha256: checked?.partsSha256[i],
+      ...(targets ? { file: targets[i] } : {}),
+    }));
     if (o.json) {
       printJson(io, {
         status: "accepted",
@@ -168,6 +246,7 @@ async function openCommand(io: CliIo, envelopePath: string, raw: unknown): Promi
         messageSha256: opened.messageSha256,
         envelopeSha256: opened.envelopeSha256,
         signer: opened.signer.authorityId,
+        attachments,
         ...(o.receipt ? { receipt: o.receipt } : {}),
       });
     } else {
@@ -177,6 +256,15 @@ async function openCommand(io: CliIo, envelopePath: string, raw: unknown): Promi
         `verified ${m.type} ${m.id} from ${m.from} to ${m.to} (signed by ${opened.signer.authorityId})`,
       );
       printLine(io, `  created ${m.createdAt}, expires ${m.expiresAt}, thread ${m.threadId}`);
+      for (const a of attachments) {
+        const where = a.file
+          ? `written to ${a.file}`
+          : "verified (use --attachments-dir to keep it)";
+        printLine(
+          io,
+          safeText(`  attachment ${a.index} ${a.name} (${a.mediaType}, ${a.size} bytes): ${where}`),
+        );
+      }
       if (o.receipt) printLine(io, `  receipt (accepted) written to ${o.receipt}`);
       for (const line of JSON.stringify(m.body, null, 2).split("\n")) printLine(io, safeText(line));
     }
@@ -188,6 +276,8 @@ async function openCommand(io: CliIo, envelopePath: string, raw: unknown): Promi
         message: refused.message,
         messageSha256: refused.messageSha256,
         envelopeSha256: refused.envelopeSha256,
+        // Like a node: the parts as received, in rejected receipts too.
+        attachmentsSha256: checked?.partsSha256 ?? (await digestParts(parts)),
         status: "rejected",
         reason: error.code,
         receivedAt: now,
@@ -441,13 +531,18 @@ export function registerEnvelopeCommands(program: Command, io: CliIo): void {
     .option("--in-reply-to <uuid>", "the message this one answers")
     .option("--ttl <duration>", "time to live, e.g. 30d, 12h (default 30d)")
     .option("--jws-out <file>", "also write the signed message (JWS), for evidence bundles")
+    .option(
+      "--attach <file>",
+      `attach a file (repeatable, up to ${ATTACHMENT_LIMITS.maxFiles}), encrypted to <out>.att<i>`,
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
     .option("--json", "print JSON")
     .action((body: string, raw: unknown) => sealCommand(io, body, raw));
 
   program
     .command("open")
     .description(
-      "decrypt and verify an envelope addressed to us (offline); optionally write a receipt",
+      "decrypt and verify an envelope addressed to us and its attachments (offline); optionally write a receipt",
     )
     .argument("<envelope>", "envelope file (JWE compact)")
     .requiredOption(
@@ -457,6 +552,14 @@ export function registerEnvelopeCommands(program: Command, io: CliIo): void {
     .option("--certs <dir>", "certs folder", "certs")
     .option("--receipt <file>", "write the signed receipt (accepted, or rejected with the reason)")
     .option("--jws-out <file>", "write the signed message (JWS), for evidence bundles")
+    .option(
+      "--parts <dir>",
+      "where the attachment parts <envelope name>.att<i> are (default: the envelope's folder)",
+    )
+    .option(
+      "--attachments-dir <dir>",
+      "write the verified attachments there as <i>-<safe name> (without it: verify only)",
+    )
     .option("--json", "print JSON")
     .action((envelope: string, raw: unknown) => openCommand(io, envelope, raw));
 
