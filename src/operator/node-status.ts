@@ -4,20 +4,19 @@
  * chain and a directory past its nextUpdate are listed in `warnings`, so they are never silent
  * (DESIGN.md "Delivery").
  *
- * The Store has no count query; states are counted by paging `listMessages`, up to COUNT_CAP per
- * state (a state at the cap is listed in `capped`: "at least this many").
+ * States are counted exactly by the store (`countMessages`); `capped` stays empty and is kept
+ * for clients that read it.
  */
 import type { NodeContext } from "../node/context.ts";
-import type { AuditChainResult, ListMessagesQuery, MessageSummary } from "../store/index.ts";
+import type { AuditChainResult } from "../store/index.ts";
 import { INBOX_STATES, OUTBOX_STATES } from "./api-schemas.ts";
 
-export const COUNT_CAP = 1000;
-const PAGE = 200;
+const _PAGE = 200;
 const RECENT_FAILURES = 5;
 
 export interface StateCounts<S extends string> {
   readonly counts: Readonly<Record<S, number>>;
-  /** States whose count reached COUNT_CAP (the real count may be higher). */
+  /** Always empty now that counts are exact; kept for API compatibility. */
   readonly capped: readonly S[];
 }
 
@@ -53,38 +52,15 @@ export interface NodeStatus {
   readonly warnings: readonly string[];
 }
 
-/** Pages through one listing, up to COUNT_CAP rows; returns the count and the first rows. */
-function countListing(
-  ctx: NodeContext,
-  query: ListMessagesQuery,
-): { count: number; first: MessageSummary[] } {
-  let count = 0;
-  let first: MessageSummary[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = ctx.store.listMessages({ ...query, limit: PAGE, cursor } as ListMessagesQuery);
-    if (count === 0) first = [...page.items];
-    count += page.items.length;
-    cursor = page.nextCursor;
-  } while (cursor !== undefined && count < COUNT_CAP);
-  return { count: Math.min(count, COUNT_CAP), first };
-}
-
 function countStates<S extends string>(
   ctx: NodeContext,
   box: "inbox" | "outbox",
   states: readonly S[],
-): StateCounts<S> & { firstOf: (s: S) => MessageSummary[] } {
+): StateCounts<S> {
+  const found = ctx.store.countMessages(box);
   const counts = {} as Record<S, number>;
-  const firsts = new Map<S, MessageSummary[]>();
-  const capped: S[] = [];
-  for (const state of states) {
-    const { count, first } = countListing(ctx, { box, state } as ListMessagesQuery);
-    counts[state] = count;
-    firsts.set(state, first);
-    if (count >= COUNT_CAP) capped.push(state);
-  }
-  return { counts, capped, firstOf: (s) => firsts.get(s) ?? [] };
+  for (const state of states) counts[state] = found[state] ?? 0;
+  return { counts, capped: [] };
 }
 
 export function nodeStatus(ctx: NodeContext): NodeStatus {
@@ -93,10 +69,9 @@ export function nodeStatus(ctx: NodeContext): NodeStatus {
   const stale = directory.stale || Date.parse(directory.nextUpdate) <= now.getTime();
 
   const outbox = countStates(ctx, "outbox", OUTBOX_STATES);
-  const recentFailures = outbox
-    .firstOf("failed")
-    .slice(0, RECENT_FAILURES)
-    .map((m): FailedDelivery => {
+  const recentFailures = ctx.store
+    .listMessages({ box: "outbox", state: "failed", limit: RECENT_FAILURES })
+    .items.map((m): FailedDelivery => {
       const delivery = ctx.store.getMessage(m.id, { box: "outbox" })?.delivery;
       return {
         id: m.id,

@@ -12,6 +12,7 @@ import { checkLimit } from "./store-context.ts";
 import { guard } from "./store-errors.ts";
 import type {
   AttachmentRecord,
+  Box,
   Direction,
   GetMessageOptions,
   ListMessagesQuery,
@@ -207,7 +208,31 @@ export function createListing(ctx: StoreContext) {
     return guard("read the attachments", () => blobReferencedStmt.get(name) !== undefined);
   }
 
-  return { listMessages, getMessage, getAttachment, threadMessages, isBlobReferenced };
+  const countInboxStmt = db.prepare<[], { state: string; n: number }>(
+    `SELECT r.status AS state, count(*) AS n FROM messages m JOIN receipts r ON r.message_seq = m.seq
+      WHERE m.direction = 'in' GROUP BY r.status`,
+  );
+  const countOutboxStmt = db.prepare<[], { state: string; n: number }>(
+    `SELECT o.state AS state, count(*) AS n FROM messages m JOIN outbox o ON o.message_seq = m.seq
+      WHERE m.direction = 'out' GROUP BY o.state`,
+  );
+
+  function countMessages(box: Box): Record<string, number> {
+    return guard("count messages", () =>
+      Object.fromEntries(
+        (box === "inbox" ? countInboxStmt : countOutboxStmt).all().map((r) => [r.state, r.n]),
+      ),
+    );
+  }
+
+  return {
+    listMessages,
+    getMessage,
+    getAttachment,
+    threadMessages,
+    isBlobReferenced,
+    countMessages,
+  };
 }
 
 function toStoredReceipt(row: ReceiptRow): StoredReceipt {

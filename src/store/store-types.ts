@@ -378,6 +378,8 @@ export interface Store {
     index: number,
     options?: GetMessageOptions,
   ): AttachmentRecord | undefined;
+  /** How many messages of a box are in each state (receipt status or delivery state). */
+  countMessages(box: Box): Record<string, number>;
   /** Whether a committed blob file belongs to a stored attachment (orphan sweeping). */
   isBlobReferenced(name: string): boolean;
 
