@@ -24,7 +24,7 @@ import { parseJwsHeader } from "../envelope/jws.ts";
 import { LIMITS } from "../envelope/limits.ts";
 import { UUID_PATTERN } from "../envelope/message.ts";
 import { newMessage } from "../envelope/new-message.ts";
-import { open, type RefusedMessage, refusedMessageOf } from "../envelope/open.ts";
+import { open, refusedFromOpened, refusedMessageOf } from "../envelope/open.ts";
 import { createReceipt, RECEIPT_TYP, verifyReceipt } from "../envelope/receipt.ts";
 import { seal } from "../envelope/seal.ts";
 import type { TrustView } from "../envelope/trust.ts";
@@ -206,14 +206,7 @@ async function openCommand(io: CliIo, envelopePath: string, raw: unknown): Promi
       throw new MessageRefusedError(
         "MESSAGE_ATTACHMENT_INVALID",
         checked.error.message,
-        {
-          message: { id: opened.message.id, from: opened.message.from, to: opened.message.to },
-          parsed: opened.message,
-          jws: opened.jws,
-          messageSha256: opened.messageSha256,
-          envelopeSha256: opened.envelopeSha256,
-          signer: opened.signer,
-        } satisfies RefusedMessage,
+        refusedFromOpened(opened),
         { details: checked.error.details },
       );
     }

@@ -1,18 +1,3 @@
-/**
- * Commands that talk to a running node through its operator API (client.ts):
- *   mlax send --to ID [--type T] [--thread ID] [--in-reply-to ID] [--ttl-hours N]
- *             [--attach FILE]… body.json
- *   mlax inbox | outbox [--state S] [--limit N] [--cursor C]
- *   mlax show <id>
- *   mlax evidence <id> -o bundle.json
- *   mlax attachment <id> <index> -o FILE
- *   mlax status
- *   mlax security-events [--limit N] [--before-id N]
- * Each takes --node (or MLAX_NODE, default http://127.0.0.1:8543), --token (or MLAX_TOKEN) and
- * --json. A node's problem+json answer fails the command with the node's code (exit 1).
- */
-import { stat } from "node:fs/promises";
-import { extname } from "node:path";
 import { type Command, Option } from "commander";
 import { z } from "zod";
 import { MESSAGE_TYPES } from "../domain/message-types.ts";
@@ -31,6 +16,7 @@ import {
   type OperatorClient,
 } from "./client.ts";
 import { PRIVATE_FILE_MODE, readTextFile, writeFileAtomic } from "./files.ts";
+import { attachableSize, attachmentMediaType } from "./offline-attachments.ts";
 import {
   type CliIo,
   formatTable,
@@ -123,58 +109,13 @@ const sendSchema = connectionSchema.extend({
   attach: z.array(z.string().min(1)).max(ATTACHMENT_LIMITS.maxFiles).default([]),
 });
 
-/** Media types by file extension for `--attach` (anything else: application/octet-stream). */
-const MEDIA_TYPES: Readonly<Record<string, string>> = {
-  ".pdf": "application/pdf",
-  ".txt": "text/plain",
-  ".csv": "text/csv",
-  ".json": "application/json",
-  ".xml": "application/xml",
-  ".html": "text/html",
-  ".png": "image/png",
-  ".jpg": "image/jpeg",
-  ".jpeg": "image/jpeg",
-  ".tif": "image/tiff",
-  ".tiff": "image/tiff",
-  ".gif": "image/gif",
-  ".doc": "application/msword",
-  ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-  ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-  ".odt": "application/vnd.oasis.opendocument.text",
-  ".zip": "application/zip",
-  ".eml": "message/rfc822",
-  ".mp3": "audio/mpeg",
-  ".wav": "audio/wav",
-  ".mp4": "video/mp4",
-};
-
 /** Checks each `--attach` file before anything is sent: a readable regular file within the caps. */
 async function attachFiles(paths: readonly string[]): Promise<AttachFile[]> {
   let total = 0;
   const files: AttachFile[] = [];
   for (const path of paths) {
-    const info = await stat(path).catch((cause: NodeJS.ErrnoException) => {
-      throw new InputError("FILE_UNREADABLE", `${path}: ${cause.code ?? "unreadable"}`, {
-        cause,
-        details: { path },
-      });
-    });
-    if (!info.isFile()) {
-      throw new InputError("FILE_UNREADABLE", `${path} is not a regular file`, {
-        details: { path },
-      });
-    }
-    if (info.size > ATTACHMENT_LIMITS.maxFileBytes) {
-      throw new InputError(
-        "INPUT_TOO_LARGE",
-        `${path} is ${info.size} bytes, over ${ATTACHMENT_LIMITS.maxFileBytes} per attachment`,
-      );
-    }
-    total += info.size;
-    files.push({
-      path,
-      mediaType: MEDIA_TYPES[extname(path).toLowerCase()] ?? "application/octet-stream",
-    });
+    total += await attachableSize(path);
+    files.push({ path, mediaType: attachmentMediaType(path) });
   }
   if (total > ATTACHMENT_LIMITS.maxMessageBytes) {
     throw new InputError(

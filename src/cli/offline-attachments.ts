@@ -50,24 +50,39 @@ import { attachmentDisplayName } from "../operator/attachment-name.ts";
 import { ATTACHMENT_LIMITS, byteBudget, ciphertextSize } from "../peer/attachments.ts";
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from "./files.ts";
 
-/** Manifest media types by file extension; anything else is application/octet-stream. */
-export const OFFLINE_MEDIA_TYPES: Readonly<Record<string, string>> = Object.freeze({
+/**
+ * Manifest media types by file extension, for `mlax seal --attach` and `mlax send --attach` alike;
+ * anything else is application/octet-stream.
+ */
+export const ATTACHMENT_MEDIA_TYPES: Readonly<Record<string, string>> = Object.freeze({
   ".pdf": "application/pdf",
-  ".jpg": "image/jpeg",
-  ".jpeg": "image/jpeg",
-  ".png": "image/png",
   ".txt": "text/plain",
   ".csv": "text/csv",
   ".json": "application/json",
   ".xml": "application/xml",
+  ".html": "text/html",
+  ".png": "image/png",
+  ".jpg": "image/jpeg",
+  ".jpeg": "image/jpeg",
+  ".tif": "image/tiff",
+  ".tiff": "image/tiff",
+  ".gif": "image/gif",
+  ".doc": "application/msword",
+  ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+  ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+  ".odt": "application/vnd.oasis.opendocument.text",
   ".zip": "application/zip",
+  ".eml": "message/rfc822",
+  ".mp3": "audio/mpeg",
+  ".wav": "audio/wav",
+  ".mp4": "video/mp4",
 });
 const FALLBACK_MEDIA_TYPE = "application/octet-stream";
 /** Room left for `<index>-` and the file system's 255-byte name limit. */
 const MAX_SAFE_NAME_CHARS = 200;
 
-export function offlineMediaType(path: string): string {
-  return OFFLINE_MEDIA_TYPES[extname(path).toLowerCase()] ?? FALLBACK_MEDIA_TYPE;
+export function attachmentMediaType(path: string): string {
+  return ATTACHMENT_MEDIA_TYPES[extname(path).toLowerCase()] ?? FALLBACK_MEDIA_TYPE;
 }
 
 /** Where attachment `index` of the envelope at `envelopePath` travels. */
@@ -161,7 +176,7 @@ export interface PreparedAttachments {
 }
 
 /** A readable regular file within the per-file cap; its size. */
-async function attachableSize(path: string): Promise<number> {
+export async function attachableSize(path: string): Promise<number> {
   let info: Awaited<ReturnType<typeof stat>>;
   try {
     info = await stat(path);
@@ -237,7 +252,7 @@ export async function prepareAttachments(
         index,
         manifest: {
           name: attachmentDisplayName(basename(path), index),
-          mediaType: offlineMediaType(path),
+          mediaType: attachmentMediaType(path),
           size: p.size,
           sha256: p.sha256,
         },

@@ -67,6 +67,18 @@ export interface RefusedMessage {
   readonly signer: PinnedCertificate;
 }
 
+/** An opened message refused afterwards by a later check (domain rules, attachments). */
+export function refusedFromOpened(opened: Opened): RefusedMessage {
+  return {
+    message: { id: opened.message.id, from: opened.message.from, to: opened.message.to },
+    parsed: opened.message,
+    jws: opened.jws,
+    messageSha256: opened.messageSha256,
+    envelopeSha256: opened.envelopeSha256,
+    signer: opened.signer,
+  };
+}
+
 /** The RefusedMessage of an error thrown by `open`, or undefined for any other error. */
 export function refusedMessageOf(error: unknown): RefusedMessage | undefined {
   if (!(error instanceof MessageRefusedError)) return undefined;

@@ -17,7 +17,13 @@
 import type { X509Certificate } from "node:crypto";
 import { computePriority } from "../domain/priority.ts";
 import { requestBodySchema } from "../domain/request.ts";
-import { type Opened, open, type RefusedMessage, refusedMessageOf } from "../envelope/open.ts";
+import {
+  type Opened,
+  open,
+  type RefusedMessage,
+  refusedFromOpened,
+  refusedMessageOf,
+} from "../envelope/open.ts";
 import { createReceipt } from "../envelope/receipt.ts";
 import type { LocalKey, TrustView } from "../envelope/trust.ts";
 import { type ErrorCode, HttpError, isMlaxError, MessageRefusedError } from "../errors.ts";
@@ -94,14 +100,7 @@ function refuse(ctx: ReceiveContext, opened: Opened, reason: ErrorCode, detail: 
   return {
     kind: "rejected",
     reason,
-    refused: {
-      message: { id: opened.message.id, from: opened.message.from, to: opened.message.to },
-      parsed: opened.message,
-      jws: opened.jws,
-      messageSha256: opened.messageSha256,
-      envelopeSha256: opened.envelopeSha256,
-      signer: opened.signer,
-    },
+    refused: refusedFromOpened(opened),
   };
 }
 
